@@ -1,0 +1,175 @@
+"""Reading and writing GLiNER checkpoints in the reference library's layout.
+
+A checkpoint directory holds ``gliner_config.json``, ``model.safetensors`` or ``pytorch_model.bin``, and
+(in newer checkpoints) the tokenizer files. Older checkpoints (gliner_small-v2.1 era) carry no encoder
+config and no tokenizer: both come from ``model_name``, with ``[FLERT] <<ENT>> <<SEP>>`` added.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
+
+from .model import GLiNERConfig, GLiNERModel
+
+CONFIG_FILE = "gliner_config.json"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Parameter names: (reference library prefix, ours). Every parameter falls under exactly one of them.
+CHECKPOINT_PREFIXES = (
+    ("token_rep_layer.bert_layer.model.", "encoder."),
+    ("token_rep_layer.projection.", "projection."),
+    ("rnn.lstm.", "lstm."),
+    ("span_rep_layer.span_rep_layer.", "span_head."),
+    ("prompt_rep_layer.", "type_ffn."),
+)
+# Buffers older transformers versions saved and newer ones rebuild: absent or extra, they do not matter.
+REBUILT_BUFFERS = ("position_ids", "token_type_ids")
+ADDED_TOKENS = ("[FLERT]",)  # followed by the config's ent_token and sep_token
+
+
+def resolve_checkpoint_dir(name_or_path: str | os.PathLike, cache_dir: str | None = None, revision: str | None = None) -> Path:
+    """A local checkpoint directory, downloading a hub id (``urchade/gliner_small-v2.1``) when it is not one."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        check_checkpoint_dir(path)
+        return path
+    if path.exists() or str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
+        raise FileNotFoundError(f"{name_or_path} is not a directory holding a GLiNER checkpoint")
+    from huggingface_hub import snapshot_download
+
+    try:
+        local = snapshot_download(
+            repo_id=str(name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt"],
+        )
+    except Exception as error:  # network, authentication, unknown repository: say which and why
+        raise OSError(
+            f"could not fetch GLiNER checkpoint {name_or_path!r} from the Hugging Face hub ({error}); "
+            f"for offline use pass the path of a local checkpoint directory"
+        ) from error
+    path = Path(local)
+    check_checkpoint_dir(path)
+    return path
+
+
+def check_checkpoint_dir(path: Path) -> None:
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not a GLiNER checkpoint: {CONFIG_FILE} is missing")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise FileNotFoundError(f"{path} is not a GLiNER checkpoint: neither {' nor '.join(WEIGHT_FILES)} is there")
+
+
+def read_config(path: Path) -> GLiNERConfig:
+    with open(path / CONFIG_FILE, encoding="utf-8") as f:
+        return GLiNERConfig.from_dict(json.load(f))
+
+
+def load_tokenizer(config: GLiNERConfig, path: Path | None):
+    """The checkpoint's own tokenizer when saved beside it, else ``model_name``'s; special tokens added if missing."""
+    source = path if path is not None and (path / "tokenizer_config.json").is_file() else config.model_name
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    # Sentencepiece tokenizers stopped adding bos/eos by default in transformers 5; GLiNER models expect them.
+    if hasattr(tokenizer, "add_bos_token") and tokenizer.bos_token_id is not None:
+        tokenizer.add_bos_token = True
+    if hasattr(tokenizer, "add_eos_token") and tokenizer.eos_token_id is not None:
+        tokenizer.add_eos_token = True
+    special = [*ADDED_TOKENS, config.ent_token, config.sep_token]
+    if any(tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id) for t in special[1:]):
+        tokenizer.add_tokens(special, special_tokens=True)
+    return tokenizer
+
+
+def encoder_config(config: GLiNERConfig) -> PretrainedConfig:
+    if config.encoder_config is not None:
+        values = dict(config.encoder_config)
+        return AutoConfig.for_model(values.pop("model_type"), **values)
+    loaded = AutoConfig.from_pretrained(config.model_name)
+    if config.vocab_size != -1:
+        loaded.vocab_size = config.vocab_size
+    return loaded
+
+
+def build_model(config: GLiNERConfig, tokenizer) -> GLiNERModel:
+    """A randomly initialised model with the checkpoint's shapes; the embedding matrix fits the tokenizer."""
+    encoder = AutoModel.from_config(encoder_config(config))
+    if encoder.get_input_embeddings().num_embeddings < len(tokenizer):
+        encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    return GLiNERModel(config, encoder)
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Checkpoint tensors under the reference library's names. ``.bin`` files load without running pickled code."""
+    weights = path / WEIGHT_FILES[0]
+    if weights.is_file():
+        with safe_open(weights, framework="pt") as f:
+            state = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+            aliases = f.metadata() or {}
+        # safetensors writes a tied tensor once and names the other copies in the metadata.
+        for alias, stored in aliases.items():
+            if alias not in state and stored in state:
+                state[alias] = state[stored]
+        return state
+    return torch.load(path / WEIGHT_FILES[1], map_location="cpu", weights_only=True)
+
+
+def from_checkpoint_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    renamed, unknown = {}, []
+    for key, tensor in state.items():
+        key = key.replace("_orig_mod.", "")  # torch.compile artifacts
+        for theirs, ours in CHECKPOINT_PREFIXES:
+            if key.startswith(theirs):
+                renamed[ours + key[len(theirs) :]] = tensor
+                break
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ValueError(f"checkpoint holds weights this model does not have: {', '.join(sorted(unknown)[:10])}")
+    return renamed
+
+
+def to_checkpoint_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    renamed = {}
+    for key, tensor in state.items():
+        for theirs, ours in CHECKPOINT_PREFIXES:
+            if key.startswith(ours):
+                renamed[theirs + key[len(ours) :]] = tensor
+                break
+    return renamed
+
+
+def load_weights_strictly(model: GLiNERModel, state: dict[str, torch.Tensor]) -> None:
+    """Load every learned weight or fail naming the ones missing or unexpected (never run half-random)."""
+    result = model.load_state_dict(from_checkpoint_names(state), strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith(REBUILT_BUFFERS)]
+    unexpected = [k for k in result.unexpected_keys if not k.endswith(REBUILT_BUFFERS)]
+    if missing or unexpected:
+        raise ValueError(
+            "checkpoint does not match the model its config describes: "
+            f"missing {sorted(missing)[:10]}, unexpected {sorted(unexpected)[:10]}"
+        )
+
+
+def save_checkpoint(model: GLiNERModel, tokenizer, config: GLiNERConfig, path: str | os.PathLike) -> None:
+    """Write config, safetensors weights and tokenizer in the layout the reference library loads."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    values = config.to_dict()
+    values.update(
+        encoder_config=model.encoder.config.to_dict(),
+        class_token_index=tokenizer.convert_tokens_to_ids(config.ent_token),
+        vocab_size=model.encoder.get_input_embeddings().num_embeddings,
+    )
+    # Copies, so tensors that share storage (or are non-contiguous after CUDA's LSTM flattening) save cleanly.
+    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in to_checkpoint_names(model.state_dict()).items()}
+    save_file(state, path / WEIGHT_FILES[0], metadata={"format": "pt"})
+    with open(path / CONFIG_FILE, "w", encoding="utf-8") as f:
+        json.dump(values, f, indent=2, sort_keys=True)
+    tokenizer.save_pretrained(path)

@@ -1,0 +1,60 @@
+"""Greedy span decoding: keep the best-scoring spans that do not clash (plain Python, no torch).
+
+A span is ``(start, end, label, score)`` over word indices, ``end`` inclusive, as in GLiNER's data format.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+
+class Span(NamedTuple):
+    start: int  # first word
+    end: int  # last word (inclusive)
+    label: str
+    score: float
+
+
+def greedy_decode(candidates: Iterable[Span], flat_ner: bool = True, multi_label: bool = False) -> list[Span]:
+    """Walk candidates from best to worst score and keep each one that fits with those already kept.
+
+    ``flat_ner``: kept spans never overlap. Otherwise spans may nest fully but never cross.
+    ``multi_label``: the very same span may be kept with several labels. Ties in score keep the earlier
+    span (by start, then end). Cost: a sort, then a constant amount of work per candidate, because a kept
+    span can only clash with kept spans that start at most ``max width`` words earlier.
+    Returns the kept spans ordered by position.
+    """
+    ordered = sorted(candidates, key=lambda s: (-s.score, s.start, s.end))
+    kept: list[Span] = []
+    kept_bounds: set[tuple[int, int]] = set()
+    ends_by_start: dict[int, list[int]] = {}  # start word -> ends of kept spans that start there
+    max_width = 0
+    for span in ordered:
+        bounds = (span.start, span.end)
+        if bounds in kept_bounds:
+            if not multi_label:
+                continue
+        elif _clashes(span.start, span.end, ends_by_start, max_width, flat_ner):
+            continue
+        else:
+            kept_bounds.add(bounds)
+            ends_by_start.setdefault(span.start, []).append(span.end)
+            max_width = max(max_width, span.end - span.start + 1)
+        kept.append(span)
+    kept.sort(key=lambda s: (s.start, s.end))
+    return kept
+
+
+def _clashes(start: int, end: int, ends_by_start: dict[int, list[int]], max_width: int, flat_ner: bool) -> bool:
+    """Whether ``[start, end]`` overlaps (flat) or crosses (nested) a kept span other than itself."""
+    for other_start in range(start - max_width + 1, end + 1):
+        for other_end in ends_by_start.get(other_start, ()):
+            if other_end < start:
+                continue  # ends before us: disjoint
+            if flat_ner:
+                return True
+            inside = start <= other_start and other_end <= end
+            outside = other_start <= start and end <= other_end
+            if not (inside or outside):
+                return True
+    return False

@@ -1,0 +1,200 @@
+"""The GLiNER network in pure torch: encoder -> word and type vectors -> a score for every span x type.
+
+    input:  [CLS] <<ENT>> type1 <<ENT>> type2 … <<SEP>> word1 word2 … [SEP]
+    token states   = encoder(input)                   (then a linear map if hidden_size != encoder width)
+    type vectors   = type_ffn(state of each <<ENT>>)
+    word states    = BiLSTM(state of each word's first sub-token)
+    span score     = span vector(start word, end word) · type vector, for spans of up to max_width words
+
+The parameters keep the layout of the reference library's checkpoints (see checkpoint.py for the names).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+SPAN_MODES = ("markerV0", "marker")
+
+
+@dataclass
+class GLiNERConfig:
+    """The fields of ``gliner_config.json`` this implementation reads; all other keys ride along in ``extra``."""
+
+    model_name: str = "microsoft/deberta-v3-small"  # where the tokenizer (and, in old configs, the encoder config) come from
+    hidden_size: int = 512
+    max_width: int = 12  # longest span, in words
+    span_mode: str = "markerV0"
+    dropout: float = 0.4
+    max_len: int = 384  # words per window
+    max_types: int = 25
+    num_rnn_layers: int = 1
+    ent_token: str = "<<ENT>>"
+    sep_token: str = "<<SEP>>"
+    class_token_index: int = -1  # -1: old configs, the special tokens are added to the tokenizer at load time
+    vocab_size: int = -1
+    encoder_config: dict | None = None  # None: old configs, read from model_name
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "GLiNERConfig":
+        """Read a ``gliner_config.json`` dict, refusing model variants this implementation does not run."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in values.items() if k in names}
+        extra = {k: v for k, v in values.items() if k not in names}
+        config = cls(**known, extra=extra)
+        config.check_supported()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**self.extra, **values}
+
+    def check_supported(self) -> None:
+        """Raise a ValueError naming the first setting that selects a GLiNER variant we do not implement."""
+        if self.span_mode not in SPAN_MODES:
+            raise ValueError(
+                f"span_mode {self.span_mode!r} is not supported (token-level, bi-encoder and relation models are "
+                f"not implemented); supported span modes: {', '.join(SPAN_MODES)}"
+            )
+        refused = {
+            "subtoken_pooling": ("first", lambda v: v in (None, "first")),
+            "words_splitter_type": ("whitespace", lambda v: v in (None, "whitespace")),
+            "embed_ent_token": (True, lambda v: v in (None, True)),
+            "fuse_layers": (False, lambda v: not v),
+            "post_fusion_schema": ("", lambda v: not v),
+            "labels_encoder": (None, lambda v: v is None),
+            "labels_decoder": (None, lambda v: v is None),
+            "relations_layer": (None, lambda v: v is None),
+            "span_encoder_config": (None, lambda v: v is None),
+            "model_type": (None, lambda v: v in (None, "gliner", "gliner_uni_encoder_span")),
+        }
+        for key, (expected, ok) in refused.items():
+            value = self.extra.get(key)
+            if not ok(value):
+                raise ValueError(
+                    f"gliner_config.json sets {key}={value!r}: this GLiNER variant is not supported "
+                    f"(only uni-encoder span models with {key}={expected!r})"
+                )
+
+
+def ffn(in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
+    """Linear -> ReLU -> Dropout -> Linear, indexed 0..3 as in the reference checkpoints."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim))
+
+
+class SpanHead(nn.Module):
+    """Scores every span (start word i, width k) against every type vector q.
+
+    markerV0: span_ij = FFN_out(ReLU([FFN_start(h_i) ; FFN_end(h_j)])), FFN_out = Linear(2D,4D) ReLU Linear(4D,D).
+    marker:   span_ij = Linear(2D,D)(ReLU([FFN_start(h_i) ; FFN_end(h_j)])).
+
+    Neither is computed per span. The first map of FFN_out splits into a start term a_i = W_s s_i + b and an
+    end term c_j = W_e e_j (once per word), and the last map folds into the type side q' = W_2ᵀ q (once per
+    type), so score_ijt = ReLU(a_i + c_j) · q'_t + b_2 · q_t. For ``marker`` both maps are linear and the
+    score is a sum of per-word, per-type terms.
+    """
+
+    def __init__(self, hidden_size: int, max_width: int, dropout: float, span_mode: str = "markerV0"):
+        super().__init__()
+        self.max_width = max_width
+        self.span_mode = span_mode
+        d = hidden_size
+        if span_mode == "markerV0":
+            self.project_start = ffn(d, 4 * d, d, dropout)
+            self.project_end = ffn(d, 4 * d, d, dropout)
+            self.out_project = ffn(2 * d, 4 * d, d, dropout)
+        elif span_mode == "marker":
+            self.project_start = ffn(d, 2 * d, d, dropout)
+            self.project_end = ffn(d, 2 * d, d, dropout)
+            self.out_project = nn.Linear(2 * d, d)
+        else:
+            raise ValueError(f"span_mode {span_mode!r} is not supported; use one of {SPAN_MODES}")
+
+    def forward(self, word_vecs: torch.Tensor, type_vecs: torch.Tensor) -> torch.Tensor:
+        """word_vecs (B, W, D), type_vecs (B, C, D) -> span logits (B, W, max_width, C).
+
+        Entry [b, i, k, t] scores words i..i+k; spans running past the text are garbage and must be masked.
+        """
+        d = word_vecs.shape[-1]
+        starts = F.relu(self.project_start(word_vecs))
+        ends = F.relu(self.project_end(word_vecs))
+        if self.span_mode == "markerV0":
+            first, last = self.out_project[0], self.out_project[3]
+            start_terms = F.linear(starts, first.weight[:, :d], first.bias)  # (B, W, 4D)
+            end_terms = F.linear(ends, first.weight[:, d:])  # (B, W, 4D)
+            hidden = F.relu(start_terms.unsqueeze(2) + self._shift_by_width(end_terms))  # (B, W, K, 4D)
+            hidden = self.out_project[2](hidden)  # dropout, as in the reference
+            folded_types = type_vecs @ last.weight  # (B, C, 4D)
+            b, w, k, h = hidden.shape
+            scores = torch.bmm(hidden.reshape(b, w * k, h), folded_types.transpose(1, 2)).view(b, w, k, -1)
+            return scores + (type_vecs @ last.bias).unsqueeze(1).unsqueeze(1)
+        out = self.out_project
+        start_scores = starts @ (type_vecs @ out.weight[:, :d]).transpose(1, 2)  # (B, W, C)
+        end_scores = ends @ (type_vecs @ out.weight[:, d:]).transpose(1, 2)  # (B, W, C)
+        bias = (type_vecs @ out.bias).unsqueeze(1).unsqueeze(1)
+        return start_scores.unsqueeze(2) + self._shift_by_width(end_scores) + bias
+
+    def _shift_by_width(self, per_word: torch.Tensor) -> torch.Tensor:
+        """(B, W, X) -> (B, W, K, X) with [b, i, k] = per_word[b, i + k] (zeros past the end)."""
+        padded = F.pad(per_word, (0, 0, 0, self.max_width - 1))
+        return padded.unfold(1, self.max_width, 1).transpose(2, 3)
+
+
+class GLiNERModel(nn.Module):
+    """Encoder + BiLSTM + span head + type FFN. Inputs come from ``encoding.collate``."""
+
+    def __init__(self, config: GLiNERConfig, encoder: nn.Module):
+        super().__init__()
+        self.config = config
+        d = config.hidden_size
+        self.encoder = encoder
+        encoder_width = encoder.config.hidden_size
+        self.projection = nn.Linear(encoder_width, d) if encoder_width != d else None
+        self.lstm = (
+            nn.LSTM(d, d // 2, num_layers=config.num_rnn_layers, bidirectional=True, batch_first=True)
+            if config.num_rnn_layers > 0
+            else None
+        )
+        self.span_head = SpanHead(d, config.max_width, config.dropout, config.span_mode)
+        self.type_ffn = ffn(d, 4 * d, d, config.dropout)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        word_index: torch.Tensor,
+        word_counts: torch.Tensor,
+        type_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Span logits (B, W, max_width, C).
+
+        word_index (B, W): token position of each word's first sub-token; word_counts (B,), on the CPU, words
+        per row; type_index (B, C): token position of each <<ENT>>. Padding entries may point anywhere.
+        """
+        token_states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.projection is not None:
+            token_states = self.projection(token_states)
+        word_vecs = gather_rows(token_states, word_index)
+        if self.lstm is not None:
+            packed = pack_padded_sequence(word_vecs, word_counts.cpu(), batch_first=True, enforce_sorted=False)
+            word_vecs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=word_vecs.shape[1])
+        type_vecs = self.type_ffn(gather_rows(token_states, type_index))
+        return self.span_head(word_vecs, type_vecs)
+
+
+def gather_rows(states: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """states (B, T, D), index (B, N) -> (B, N, D) with [b, n] = states[b, index[b, n]]."""
+    return torch.gather(states, 1, index.unsqueeze(-1).expand(-1, -1, states.shape[-1]))
+
+
+def span_mask(word_counts: torch.Tensor, num_words: int, max_width: int) -> torch.Tensor:
+    """(B, W, K) bool: whether span [i, i + k] lies inside the text."""
+    ends = torch.arange(num_words).unsqueeze(1) + torch.arange(max_width).unsqueeze(0)  # (W, K)
+    return ends.unsqueeze(0) < word_counts.view(-1, 1, 1)

@@ -1,0 +1,116 @@
+"""Text handling in plain Python: words with character offsets, label prompts, windows over long texts.
+
+Nothing here imports torch, so tokenization planning is testable and cheap to run on CPU workers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Sequence
+
+# The word splitter of the published GLiNER models: words (with inner hyphens or underscores) or single symbols.
+WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
+# Words after which a window boundary reads naturally.
+SENTENCE_END_WORDS = frozenset({".", "!", "?", "…", "。", "！", "？"})
+
+
+class Words(NamedTuple):
+    """A text split into words; ``text[starts[i]:ends[i]] == words[i]``."""
+
+    words: list[str]
+    starts: list[int]
+    ends: list[int]
+
+
+def split_words(text: str) -> Words:
+    """Split ``text`` into words and symbols with their character offsets (end exclusive)."""
+    words, starts, ends = [], [], []
+    for match in WORD_PATTERN.finditer(text):
+        words.append(match.group())
+        starts.append(match.start())
+        ends.append(match.end())
+    return Words(words, starts, ends)
+
+
+def clean_labels(labels: Sequence[str]) -> list[str]:
+    """Validate entity type names and drop duplicates, keeping first-seen order."""
+    if isinstance(labels, str):
+        raise ValueError(f"labels must be a list of strings, got the string {labels!r}; pass [{labels!r}]")
+    cleaned = list(dict.fromkeys(labels))
+    if not cleaned:
+        raise ValueError("the label list is empty: give at least one entity type, e.g. ['person', 'organization']")
+    for label in cleaned:
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"entity type {label!r} is not a non-empty string")
+    return cleaned
+
+
+def build_prompt(labels: Sequence[str], ent_token: str, sep_token: str) -> list[str]:
+    """The label prompt as pre-split words: ``<<ENT>> type1 <<ENT>> type2 … <<SEP>>``."""
+    prompt = []
+    for label in labels:
+        prompt += [ent_token, label]
+    prompt.append(sep_token)
+    return prompt
+
+
+class Window(NamedTuple):
+    """Words ``[start, end)`` go through the model together; spans starting in ``[own_start, own_end)`` are
+    taken from this window, so that a span in the overlap of two windows is kept exactly once."""
+
+    start: int
+    end: int
+    own_start: int
+    own_end: int
+
+
+def plan_windows(
+    word_token_counts: Sequence[int],
+    max_words: int,
+    max_tokens: int,
+    overlap: int,
+    sentence_end: Sequence[bool] | None = None,
+) -> list[Window]:
+    """Cover a text with windows of at most ``max_words`` words and ``max_tokens`` sub-tokens.
+
+    Consecutive windows overlap by ``overlap`` words; a window prefers to end after a sentence-ending word
+    when one lies in its second half. Ownership switches in the middle of each overlap, so a span of up to
+    ``overlap // 2`` words starting in a window's own region lies wholly inside that window.
+    """
+    n = len(word_token_counts)
+    if n == 0:
+        return []
+    if max_words < 1 or max_tokens < 1:
+        raise ValueError(f"a window needs room for at least one word (max_words={max_words}, max_tokens={max_tokens})")
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end, tokens = start, 0
+        while end < n and end - start < max_words:
+            count = min(word_token_counts[end], max_tokens)  # one huge word is cut, never skipped
+            if tokens + count > max_tokens:
+                break
+            tokens += count
+            end += 1
+        end = max(end, start + 1)
+        if end < n and sentence_end is not None:
+            earliest = start + max(2 * overlap, (end - start) // 2)
+            for cut in range(end, earliest, -1):
+                if sentence_end[cut - 1]:
+                    end = cut
+                    break
+        spans.append((start, end))
+        if end >= n:
+            break
+        start = max(end - overlap, start + 1)
+    windows = []
+    for k, (start, end) in enumerate(spans):
+        own_start = 0 if k == 0 else (start + spans[k - 1][1]) // 2
+        own_end = n if k == len(spans) - 1 else (spans[k + 1][0] + end) // 2
+        windows.append(Window(start, end, own_start, own_end))
+    return windows
+
+
+def sentence_ends(words: Sequence[str]) -> list[bool]:
+    """For each word, whether a sentence ends after it."""
+    return [word in SENTENCE_END_WORDS for word in words]
