@@ -8,11 +8,11 @@ first sub-token and a type's at its <<ENT>> token, so collation records those po
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 
-from .text import build_prompt
+from .text import Window, build_prompt, plan_windows, sentence_ends
 
 # A word's later sub-tokens only add context; a pathological "word" (a URL, base64) is cut to this many.
 MAX_SUBTOKENS_PER_WORD = 32
@@ -35,6 +35,20 @@ class Batch:
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in vars(self).items() if k != "type_counts"}
+
+
+class Row(NamedTuple):
+    """One model input: a window of one text beside its label prompt (all ids already tokenized)."""
+
+    text_index: int  # which text of the request the window belongs to
+    window: Window  # word range in that text, and the range of span starts it answers for
+    labels: tuple[str, ...]
+    prompt: list[list[int]]  # sub-token ids of each prompt word
+    words: list[list[int]]  # sub-token ids of each word of the window
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(map(len, self.prompt)) + sum(map(len, self.words))
 
 
 class PromptTokenizer:
@@ -87,6 +101,19 @@ class PromptTokenizer:
                 f"or split them over several calls"
             )
         return budget
+
+    def rows(self, text_index: int, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int) -> list[Row]:
+        """Tokenize a pre-split text once and cut it into model rows of at most ``max_words`` words that fit beside
+        the prompt. Windows overlap by ``2 * max_width`` words so every span lies whole in the window that owns it."""
+        if not words:
+            return []
+        labels = tuple(labels)
+        prompt = self.prompt_token_ids(labels)
+        word_ids = self.word_token_ids(words)
+        windows = plan_windows(
+            [len(ids) for ids in word_ids], max_words, self.text_token_budget(labels), 2 * max_width, sentence_ends(words)
+        )
+        return [Row(text_index, w, labels, prompt, word_ids[w.start : w.end]) for w in windows]
 
     def collate(self, prompts: Sequence[list[list[int]]], texts: Sequence[Sequence[list[int]]]) -> Batch:
         """One row per (prompt word ids, text word ids) pair, padded to the longest row."""

@@ -11,9 +11,9 @@ from transformers import AutoModel, AutoTokenizer
 
 from . import checkpoint
 from .decode import Span, greedy_decode
-from .encoding import PromptTokenizer
+from .encoding import PromptTokenizer, Row
 from .model import GLiNERConfig, GLiNERModel, span_mask
-from .text import clean_labels, plan_windows, sentence_ends, split_words
+from .text import clean_labels, split_words
 
 
 class GLiNER:
@@ -149,27 +149,24 @@ class GLiNER:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         label_sets = self._label_sets(labels, len(texts))
-        tok = self.prompt_tokenizer
-        # Plan: every text becomes one or more windows; a window is one model input row.
-        rows = []  # (text index, window, prompt ids, text word ids)
-        overlap = 2 * self.config.max_width
+        rows = []
         for i, words in enumerate(texts):
-            if not words:
-                continue
-            word_ids = tok.word_token_ids(words)
-            prompt = tok.prompt_token_ids(label_sets[i])
-            windows = plan_windows(
-                [len(w) for w in word_ids], self.config.max_len, tok.text_token_budget(label_sets[i]), overlap,
-                sentence_ends(words),
-            )
-            rows += [(i, window, prompt, word_ids[window.start : window.end]) for window in windows]
-        # Longest rows first, so that each batch pads little and the largest batch fails first if memory is short.
-        rows.sort(key=lambda row: -sum(map(len, row[3])) - sum(map(len, row[2])))
+            rows += self.prompt_tokenizer.rows(i, words, label_sets[i], self.config.max_len, self.config.max_width)
         candidates: list[list[Span]] = [[] for _ in texts]
+        for row, spans in zip(rows, self.score_rows(rows, threshold, batch_size)):
+            candidates[row.text_index] += spans
+        return [greedy_decode(c, flat_ner=flat_ner, multi_label=multi_label) for c in candidates]
+
+    @torch.inference_mode()
+    def score_rows(self, rows: Sequence[Row], threshold: float, batch_size: int = 8) -> list[list[Span]]:
+        """Candidate spans above ``threshold`` for each row, in text word indices, only those starting in the
+        row's own part of its window. Rows run longest first in batches of ``batch_size``, so padding stays small."""
         self.model.eval()
-        for first in range(0, len(rows), batch_size):
-            chunk = rows[first : first + batch_size]
-            batch = tok.collate([r[2] for r in chunk], [r[3] for r in chunk])
+        order = sorted(range(len(rows)), key=lambda i: -rows[i].num_tokens)
+        results: list[list[Span]] = [[] for _ in rows]
+        for first in range(0, len(order), batch_size):
+            chunk = order[first : first + batch_size]
+            batch = self.prompt_tokenizer.collate([rows[i].prompt for i in chunk], [rows[i].words for i in chunk])
             logits = self.model(**batch.to(self.device).model_inputs())
             probs = torch.sigmoid(logits.float())
             valid = span_mask(batch.word_counts, probs.shape[1], probs.shape[2]).unsqueeze(-1)
@@ -177,13 +174,12 @@ class GLiNER:
             probs = probs.masked_fill(~valid.to(probs.device), 0.0)
             above = probs > threshold
             hits, scores = above.nonzero().tolist(), probs[above].tolist()
-            for (row, word, width, type_), score in zip(hits, scores):
-                text_index, window, _, _ = chunk[row]
-                start = window.start + word
-                if window.own_start <= start < window.own_end:
-                    label = label_sets[text_index][type_]
-                    candidates[text_index].append(Span(start, start + width, label, score))
-        return [greedy_decode(c, flat_ner=flat_ner, multi_label=multi_label) for c in candidates]
+            for (b, word, width, type_), score in zip(hits, scores):
+                row = rows[chunk[b]]
+                start = row.window.start + word
+                if row.window.own_start <= start < row.window.own_end:
+                    results[chunk[b]].append(Span(start, start + width, row.labels[type_], score))
+        return results
 
     @staticmethod
     def _label_sets(labels: Sequence[str] | Sequence[Sequence[str]], num_texts: int) -> list[list[str]]:
