@@ -16,6 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
+from .encoding import PromptTokenizer
 from .model import GLiNERConfig, GLiNERModel
 
 CONFIG_FILE = "gliner_config.json"
@@ -85,6 +86,14 @@ def load_tokenizer(config: GLiNERConfig, path: Path | None):
     if any(tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id) for t in special[1:]):
         tokenizer.add_tokens(special, special_tokens=True)
     return tokenizer
+
+
+def load_prompt_tokenizer(name_or_path: str | os.PathLike) -> tuple[PromptTokenizer, GLiNERConfig]:
+    """The tokenizer side of a checkpoint, without its weights: for CPU workers that prepare model inputs."""
+    path = resolve_checkpoint_dir(name_or_path)
+    config = read_config(path)
+    tokenizer = load_tokenizer(config, path)
+    return PromptTokenizer.for_encoder(tokenizer, config, encoder_config(config)), config
 
 
 def encoder_config(config: GLiNERConfig) -> PretrainedConfig:

@@ -8,11 +8,14 @@ first sub-token and a type's at its <<ENT>> token, so collation records those po
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import torch
 
 from .text import Window, build_prompt, plan_windows, sentence_ends
+
+if TYPE_CHECKING:
+    from .model import GLiNERConfig
 
 # A word's later sub-tokens only add context; a pathological "word" (a URL, base64) is cut to this many.
 MAX_SUBTOKENS_PER_WORD = 32
@@ -69,6 +72,12 @@ class PromptTokenizer:
         self.prefix = probe["input_ids"][:first]
         self.suffix = probe["input_ids"][last + 1 :]
         self._prompt_cache: dict[tuple[str, ...], list[list[int]]] = {}
+
+    @classmethod
+    def for_encoder(cls, tokenizer, config: "GLiNERConfig", encoder_config) -> "PromptTokenizer":
+        """The prompt tokenizer of a GLiNER model: its special tokens, and as many tokens as its encoder takes."""
+        encoder_limit = getattr(encoder_config, "max_position_embeddings", 512)
+        return cls(tokenizer, config.ent_token, config.sep_token, min(tokenizer.model_max_length, encoder_limit))
 
     def word_token_ids(self, words: Sequence[str]) -> list[list[int]]:
         """Sub-token ids of each word. A word the tokenizer drops entirely becomes [UNK], so it keeps a vector."""

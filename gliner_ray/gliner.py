@@ -23,9 +23,7 @@ class GLiNER:
         self.model = model
         self.config = config
         self.tokenizer = tokenizer
-        encoder_limit = getattr(model.encoder.config, "max_position_embeddings", 512)
-        max_tokens = min(tokenizer.model_max_length, encoder_limit)
-        self.prompt_tokenizer = PromptTokenizer(tokenizer, config.ent_token, config.sep_token, max_tokens)
+        self.prompt_tokenizer = PromptTokenizer.for_encoder(tokenizer, config, model.encoder.config)
 
     # ---- loading and saving -------------------------------------------------------------------------------
     @classmethod
