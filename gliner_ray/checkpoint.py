@@ -129,41 +129,27 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path / WEIGHT_FILES[1], map_location="cpu", weights_only=True)
 
 
-def from_checkpoint_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    renamed, unknown = {}, []
-    for key, tensor in state.items():
-        key = key.replace("_orig_mod.", "")  # torch.compile artifacts
-        for theirs, ours in CHECKPOINT_PREFIXES:
-            if key.startswith(theirs):
-                renamed[ours + key[len(theirs) :]] = tensor
-                break
-        else:
-            unknown.append(key)
-    if unknown:
-        raise ValueError(f"checkpoint holds weights this model does not have: {', '.join(sorted(unknown)[:10])}")
-    return renamed
-
-
-def to_checkpoint_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    renamed = {}
-    for key, tensor in state.items():
-        for theirs, ours in CHECKPOINT_PREFIXES:
-            if key.startswith(ours):
-                renamed[theirs + key[len(ours) :]] = tensor
-                break
-    return renamed
+def checkpoint_name(ours: str) -> str:
+    """The reference library's name for one of our parameters."""
+    for theirs_prefix, ours_prefix in CHECKPOINT_PREFIXES:
+        if ours.startswith(ours_prefix):
+            return theirs_prefix + ours[len(ours_prefix) :]
+    raise KeyError(f"parameter {ours} has no checkpoint name; add its prefix to CHECKPOINT_PREFIXES")
 
 
 def load_weights_strictly(model: GLiNERModel, state: dict[str, torch.Tensor]) -> None:
-    """Load every learned weight or fail naming the ones missing or unexpected (never run half-random)."""
-    result = model.load_state_dict(from_checkpoint_names(state), strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith(REBUILT_BUFFERS)]
-    unexpected = [k for k in result.unexpected_keys if not k.endswith(REBUILT_BUFFERS)]
+    """Load every learned weight or fail naming the checkpoint keys missing or unexpected (never run half-random)."""
+    state = {key.replace("_orig_mod.", ""): tensor for key, tensor in state.items()}  # torch.compile artifacts
+    ours_by_checkpoint_name = {checkpoint_name(key): key for key in model.state_dict()}
+    missing = [k for k in ours_by_checkpoint_name if k not in state and not k.endswith(REBUILT_BUFFERS)]
+    unexpected = [k for k in state if k not in ours_by_checkpoint_name and not k.endswith(REBUILT_BUFFERS)]
     if missing or unexpected:
         raise ValueError(
             "checkpoint does not match the model its config describes: "
             f"missing {sorted(missing)[:10]}, unexpected {sorted(unexpected)[:10]}"
         )
+    model.load_state_dict({ours_by_checkpoint_name[k]: v for k, v in state.items() if k in ours_by_checkpoint_name},
+                          strict=False)
 
 
 def save_checkpoint(model: GLiNERModel, tokenizer, config: GLiNERConfig, path: str | os.PathLike) -> None:
@@ -177,7 +163,7 @@ def save_checkpoint(model: GLiNERModel, tokenizer, config: GLiNERConfig, path: s
         vocab_size=model.encoder.get_input_embeddings().num_embeddings,
     )
     # Copies, so tensors that share storage (or are non-contiguous after CUDA's LSTM flattening) save cleanly.
-    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in to_checkpoint_names(model.state_dict()).items()}
+    state = {checkpoint_name(k): v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     save_file(state, path / WEIGHT_FILES[0], metadata={"format": "pt"})
     with open(path / CONFIG_FILE, "w", encoding="utf-8") as f:
         json.dump(values, f, indent=2, sort_keys=True)

@@ -109,3 +109,21 @@ def ray_cluster(s3_endpoint):
     )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def assert_same_entities():
+    """Compare predict() outputs: the same spans, labels and texts; scores within ``tol`` (padding and batch
+    shapes change float rounding, never the entities)."""
+
+    def check(got, expected, tol=1e-4):
+        assert len(got) == len(expected)
+        for mine, theirs in zip(got, expected):
+            key = lambda e: (e["start"], e["end"], e["label"])  # noqa: E731
+            assert sorted(map(key, mine)) == sorted(map(key, theirs))
+            by_key = {key(e): e for e in theirs}
+            for e in mine:
+                assert e["text"] == by_key[key(e)]["text"]
+                assert abs(e["score"] - by_key[key(e)]["score"]) < tol
+
+    return check
