@@ -1,6 +1,6 @@
 """cluster.yaml passes the Ray cluster launcher's own checks, and says what users rely on: GPU workers that scale
 from zero, the rayproject/ray GPU image of the installed Ray, gliner-ray installed on every node, S3 through instance
-profiles."""
+profiles. The KubeRay example is checked for the same essentials."""
 
 from __future__ import annotations
 
@@ -109,3 +109,29 @@ def test_every_node_reads_s3_through_an_instance_profile(cluster):
         assert spec["node_config"].get("IamInstanceProfile"), f"{name} has no IamInstanceProfile: no S3 credentials"
     text = (ROOT / "cluster.yaml").read_text(encoding="utf-8")
     assert not re.search(r"AWS_SECRET_ACCESS_KEY|aws_secret_access_key", text)
+
+
+@pytest.fixture(scope="module")
+def rayjob() -> dict:
+    with open(ROOT / "examples" / "kuberay-rayjob.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def test_kuberay_rayjob_runs_the_extract_job_on_gpu_workers(rayjob):
+    assert (rayjob["apiVersion"], rayjob["kind"]) == ("ray.io/v1", "RayJob")
+    spec = rayjob["spec"]
+    assert shlex.split(spec["entrypoint"])[:2] == ["python", "jobs/extract.py"]
+    assert yaml.safe_load(spec["runtimeEnvYAML"])["working_dir"]
+    cluster_spec = spec["rayClusterSpec"]
+    assert cluster_spec["rayVersion"] == ray.__version__
+    pods = [cluster_spec["headGroupSpec"]["template"]] + [group["template"] for group in cluster_spec["workerGroupSpecs"]]
+    for pod in pods:
+        for container in pod["spec"]["containers"]:
+            match = GPU_IMAGE.fullmatch(container["image"])
+            assert match and match["version"] == ray.__version__
+    gpu_groups = [
+        group for group in cluster_spec["workerGroupSpecs"]
+        if any(int(c["resources"]["limits"].get("nvidia.com/gpu", 0)) >= 1 for c in group["template"]["spec"]["containers"])
+    ]
+    assert gpu_groups, "no worker group asks for nvidia.com/gpu"
+    assert all(group["minReplicas"] == 0 for group in gpu_groups)
