@@ -128,23 +128,25 @@ class SpanHead(nn.Module):
         if self.span_mode == "markerV0":
             first, last = self.out_project[0], self.out_project[3]
             start_terms = F.linear(starts, first.weight[:, :d], first.bias)  # (B, W, 4D)
-            end_terms = F.linear(ends, first.weight[:, d:])  # (B, W, 4D)
-            hidden = F.relu(start_terms.unsqueeze(2) + self._shift_by_width(end_terms))  # (B, W, K, 4D)
-            hidden = self.out_project[2](hidden)  # dropout, as in the reference
-            folded_types = type_vecs @ last.weight  # (B, C, 4D)
-            b, w, k, h = hidden.shape
-            scores = torch.bmm(hidden.reshape(b, w * k, h), folded_types.transpose(1, 2)).view(b, w, k, -1)
-            return scores + (type_vecs @ last.bias).unsqueeze(1).unsqueeze(1)
+            end_terms = self._pad_end(F.linear(ends, first.weight[:, d:]))  # (B, W + K - 1, 4D)
+            folded_types = (type_vecs @ last.weight).transpose(1, 2)  # (B, 4D, C)
+            num_words = word_vecs.shape[1]
+            # One width at a time: a (B, W, 4D) intermediate instead of (B, W, K, 4D).
+            scores = [
+                self.out_project[2](F.relu(start_terms + end_terms[:, k : k + num_words])) @ folded_types
+                for k in range(self.max_width)
+            ]
+            return torch.stack(scores, dim=2) + (type_vecs @ last.bias).unsqueeze(1).unsqueeze(1)
         out = self.out_project
         start_scores = starts @ (type_vecs @ out.weight[:, :d]).transpose(1, 2)  # (B, W, C)
         end_scores = ends @ (type_vecs @ out.weight[:, d:]).transpose(1, 2)  # (B, W, C)
         bias = (type_vecs @ out.bias).unsqueeze(1).unsqueeze(1)
-        return start_scores.unsqueeze(2) + self._shift_by_width(end_scores) + bias
+        end_scores = self._pad_end(end_scores).unfold(1, self.max_width, 1).transpose(2, 3)  # [b, i, k] = end i+k
+        return start_scores.unsqueeze(2) + end_scores + bias
 
-    def _shift_by_width(self, per_word: torch.Tensor) -> torch.Tensor:
-        """(B, W, X) -> (B, W, K, X) with [b, i, k] = per_word[b, i + k] (zeros past the end)."""
-        padded = F.pad(per_word, (0, 0, 0, self.max_width - 1))
-        return padded.unfold(1, self.max_width, 1).transpose(2, 3)
+    def _pad_end(self, per_word: torch.Tensor) -> torch.Tensor:
+        """(B, W, X) -> (B, W + K - 1, X): zeros after the last word, so word i + k exists for every i and k < K."""
+        return F.pad(per_word, (0, 0, 0, self.max_width - 1))
 
 
 class GLiNERModel(nn.Module):
