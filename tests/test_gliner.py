@@ -214,3 +214,9 @@ def test_pickle_weights_are_loaded_without_running_code(tiny, tmp_path):
 class Evil:
     def __reduce__(self):
         return (print, ("this must never run",))
+
+
+def test_a_hub_id_that_cannot_be_fetched_says_so(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no traffic: the hub client refuses at once
+    with pytest.raises(OSError, match="could not fetch GLiNER checkpoint 'urchade/gliner_small-v2.1'.*local checkpoint"):
+        GLiNER.from_pretrained("urchade/gliner_small-v2.1")
