@@ -1,0 +1,291 @@
+"""Evaluation with the GLiNER paper's protocol: each dataset's full type list is the prompt for every sentence, a
+prediction counts only if its span and its type both match exactly, precision/recall/F1 are micro-averaged over a
+dataset, and the table gives the plain average of the datasets' scores (as in the paper's Table 1).
+
+Scoring follows the reference evaluator: within one sentence, repeated spans count once (gold and predicted are
+sets), and a ratio with a zero denominator is 0. Type names are lowercased, as the paper's evaluation does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import posixpath
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import fsspec
+
+from .data import FORMATS, Dataset, load_label_map, read_dataset, relabel
+
+log = logging.getLogger(__name__)
+
+REPORT_FILES = ("report.md", "report.png", "report.json")  # written in this order: report.json last marks a run done
+SPLIT_NAMES = {"train", "dev", "valid", "validation", "test", "eval"}
+SENTENCES_PER_PROGRESS_LINE = 512
+
+
+@dataclass
+class Scores:
+    """Exact-match counts and the precision, recall and F1 they give."""
+
+    gold: int = 0
+    predicted: int = 0
+    correct: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.predicted if self.predicted else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct / self.gold if self.gold else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gold": self.gold, "predicted": self.predicted, "correct": self.correct,
+            "precision": self.precision, "recall": self.recall, "f1": self.f1,
+        }
+
+
+def score_spans(
+    gold: Sequence[Iterable[Sequence]], predicted: Sequence[Iterable[Sequence]]
+) -> tuple[Scores, dict[str, Scores]]:
+    """Micro scores over all sentences, and scores per type, of predicted against gold spans.
+
+    ``gold[i]`` and ``predicted[i]`` are sentence i's spans ``(start, end_inclusive, label, ...)`` (a ``Span``
+    works: its score is ignored). A span counts as correct only when start, end and label all match.
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"got gold spans for {len(gold)} sentences but predictions for {len(predicted)}")
+    per_type: dict[str, Scores] = defaultdict(Scores)
+    for gold_spans, predicted_spans in zip(gold, predicted):
+        true = {tuple(span[:3]) for span in gold_spans}
+        guessed = {tuple(span[:3]) for span in predicted_spans}
+        for _, _, label in true:
+            per_type[label].gold += 1
+        for _, _, label in guessed:
+            per_type[label].predicted += 1
+        for _, _, label in true & guessed:
+            per_type[label].correct += 1
+    total = Scores(
+        gold=sum(s.gold for s in per_type.values()),
+        predicted=sum(s.predicted for s in per_type.values()),
+        correct=sum(s.correct for s in per_type.values()),
+    )
+    return total, dict(sorted(per_type.items()))
+
+
+# ---- running a model over datasets ------------------------------------------------------------------------------------
+def evaluate_dataset(
+    model, dataset: Dataset, name: str, threshold: float = 0.5, flat_ner: bool = True, batch_size: int = 8
+) -> dict[str, Any]:
+    """Predict every sentence of ``dataset`` with its full type list as the prompt and score the predictions.
+
+    Sentences go through ``GLiNER.predict_words`` longest first in groups, so batches hold similar lengths and the
+    log shows progress. Returns the dataset's entry of ``report.json``.
+    """
+    check_dataset(dataset, name)
+    dataset = relabel(dataset, {t: t.lower() for t in dataset.types})
+    examples, types = dataset.examples, dataset.types
+    order = sorted(range(len(examples)), key=lambda i: -len(examples[i].words))
+    predictions: list[list] = [[] for _ in examples]
+    log.info("%s: %d sentences, %d entity types: %s", name, len(examples), len(types), ", ".join(types))
+    started = time.perf_counter()
+    for first in range(0, len(order), SENTENCES_PER_PROGRESS_LINE):
+        chunk = order[first : first + SENTENCES_PER_PROGRESS_LINE]
+        spans = model.predict_words(
+            [examples[i].words for i in chunk], types, threshold=threshold, flat_ner=flat_ner, batch_size=batch_size
+        )
+        for i, sentence_spans in zip(chunk, spans):
+            predictions[i] = sentence_spans
+        done, elapsed = first + len(chunk), time.perf_counter() - started
+        log.info("%s: %d/%d sentences, %.1f sentences/s", name, done, len(examples), done / elapsed)
+    seconds = time.perf_counter() - started
+    total, per_type = score_spans([e.spans for e in examples], predictions)
+    for label in types:
+        per_type.setdefault(label, Scores())
+    return {
+        "sentences": len(examples),
+        "skipped": dataset.skipped,
+        "types": types,
+        **total.as_dict(),
+        "seconds": seconds,
+        "sentences_per_second": len(examples) / seconds if seconds else 0.0,
+        "per_type": {label: scores.as_dict() for label, scores in sorted(per_type.items())},
+    }
+
+
+def check_dataset(dataset: Dataset, name: str) -> None:
+    """Refuse a dataset that cannot be evaluated on: no usable sentences, or no entity types to prompt with."""
+    if not dataset.examples:
+        raise ValueError(f"{name}: no usable sentences to evaluate on")
+    if not dataset.types:
+        raise ValueError(f"{name}: the dataset names no entity types, so there is nothing to prompt the model with")
+
+
+def average_scores(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Plain mean of the datasets' precision, recall and F1 (the paper's "Average" row)."""
+    return {key: sum(r[key] for r in results.values()) / len(results) for key in ("precision", "recall", "f1")}
+
+
+def dataset_names(paths: Sequence[str]) -> list[str]:
+    """Short unique names for dataset files: the file stem, with its folder when the stem is a split name
+    (``crossner/ai/dev.txt`` -> ``ai/dev``), and more folders while two names clash."""
+    parts = [posixpath.splitext(path.rstrip("/"))[0].split("/") for path in paths]
+    depth = [2 if p[-1].lower() in SPLIT_NAMES and len(p) > 1 else 1 for p in parts]
+    while True:
+        names = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
+        clashing = [i for i, name in enumerate(names) if names.count(name) > 1 and depth[i] < len(parts[i])]
+        if not clashing:
+            break
+        for i in clashing:
+            depth[i] += 1
+    if len(set(names)) < len(names):
+        raise ValueError(f"the same dataset is given twice in --data: {', '.join(paths)}")
+    return names
+
+
+# ---- the report ------------------------------------------------------------------------------------------------------
+def percent(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def summary_table(report: dict[str, Any]) -> list[str]:
+    """The paper's Table 1 shape as Markdown lines: one row per dataset, then the average (P, R, F1 in %)."""
+    lines = [
+        "| Dataset | Sentences | Gold | Predicted | Correct | P | R | F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in report["datasets"].items():
+        lines.append(
+            f"| {name} | {r['sentences']} | {r['gold']} | {r['predicted']} | {r['correct']} | "
+            f"{percent(r['precision'])} | {percent(r['recall'])} | {percent(r['f1'])} |"
+        )
+    average = report["average"]
+    lines.append(
+        f"| **Average** | | | | | {percent(average['precision'])} | {percent(average['recall'])} | "
+        f"**{percent(average['f1'])}** |"
+    )
+    return lines
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """The whole report as Markdown: the summary table, then one table of scores per type for each dataset."""
+    mode = "flat" if report["flat_ner"] else "nested"
+    lines = [
+        f"# Evaluation of {report['model']}",
+        "",
+        f"Threshold {report['threshold']}, {mode} decoding; exact span and type match, micro-averaged per dataset "
+        "(P, R, F1 in %).",
+        "",
+        *summary_table(report),
+    ]
+    for name, r in report["datasets"].items():
+        lines += ["", f"## {name}", "", "| Type | Gold | Predicted | Correct | P | R | F1 |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for label, t in r["per_type"].items():
+            lines.append(
+                f"| {label} | {t['gold']} | {t['predicted']} | {t['correct']} | "
+                f"{percent(t['precision'])} | {percent(t['recall'])} | {percent(t['f1'])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def report_png(report: dict[str, Any]) -> bytes:
+    """F1 per dataset (and their average) as a bar chart, PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    names = [*report["datasets"], "Average"]
+    values = [100 * r["f1"] for r in report["datasets"].values()] + [100 * report["average"]["f1"]]
+    figure = Figure(figsize=(max(4.0, 1.1 * len(names) + 1.5), 4.0), layout="constrained")
+    axes = figure.subplots()
+    bars = axes.bar(names, values, color=["tab:blue"] * (len(names) - 1) + ["tab:gray"])
+    axes.bar_label(bars, labels=[f"{v:.1f}" for v in values], padding=2)
+    axes.set_ylim(0, 105)
+    axes.set_ylabel("F1 (%)")
+    axes.set_title(f"{report['model']} (threshold {report['threshold']})", fontsize=9)
+    axes.tick_params(axis="x", labelrotation=30)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    return buffer.getvalue()
+
+
+def write_report(report: dict[str, Any], output: str) -> None:
+    """Write report.md, report.png and, last, report.json under ``output`` (local folder or fsspec URI); each
+    file goes to a temporary name first, so none is ever seen half-written."""
+    contents = {
+        "report.md": report_markdown(report).encode(),
+        "report.png": report_png(report),
+        "report.json": json.dumps(report, indent=2, ensure_ascii=False).encode(),
+    }
+    fs, root = fsspec.core.url_to_fs(output)
+    fs.makedirs(root, exist_ok=True)
+    for name in REPORT_FILES:
+        path = f"{root.rstrip('/')}/{name}"
+        fs.pipe_file(path + ".tmp", contents[name])
+        fs.mv(path + ".tmp", path)
+
+
+def remove_old_report(output: str) -> None:
+    """Delete a previous run's report.json, so that a run that fails leaves no finished-looking report behind."""
+    fs, root = fsspec.core.url_to_fs(output)
+    path = f"{root.rstrip('/')}/report.json"
+    if fs.exists(path):
+        fs.rm(path)
+
+
+# ---- the command -----------------------------------------------------------------------------------------------------
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="hub id (urchade/gliner_small-v2.1) or checkpoint directory")
+    parser.add_argument("--data", nargs="+", required=True, metavar="PATH", help="datasets, local paths or s3:// URIs")
+    parser.add_argument("--format", choices=FORMATS, help="dataset format (default: from the extension and content)")
+    parser.add_argument(
+        "--label-map", help='JSON object or JSON file renaming tag names to entity types, e.g. \'{"PER": "person"}\''
+    )
+    parser.add_argument("--threshold", type=float, default=0.5, help="minimum span score (default 0.5)")
+    decoding = parser.add_mutually_exclusive_group()
+    decoding.add_argument("--flat", dest="flat_ner", action="store_true", default=True, help="no overlapping entities (default)")
+    decoding.add_argument("--nested", dest="flat_ner", action="store_false", help="allow fully nested entities")
+    parser.add_argument("--batch-size", type=int, default=8, help="model rows per forward pass (default 8)")
+    parser.add_argument("--output", required=True, help="folder or URI for report.json, report.md and report.png")
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from .gliner import GLiNER
+
+    label_map = load_label_map(args.label_map) if args.label_map else None
+    names = dataset_names(args.data)
+    datasets = {name: read_dataset(path, args.format, label_map) for name, path in zip(names, args.data)}
+    for name, dataset in datasets.items():
+        check_dataset(dataset, name)
+    remove_old_report(args.output)
+    model = GLiNER.from_pretrained(args.model)
+    log.info("evaluating %s on %s", args.model, model.device)
+    results = {}
+    for (name, dataset), path in zip(datasets.items(), args.data):
+        result = evaluate_dataset(model, dataset, name, args.threshold, args.flat_ner, args.batch_size)
+        results[name] = {"path": path, **result}
+        log.info("%s: P %.1f R %.1f F1 %.1f", name, *(100 * result[k] for k in ("precision", "recall", "f1")))
+    report = {
+        "model": str(args.model),
+        "threshold": args.threshold,
+        "flat_ner": args.flat_ner,
+        "batch_size": args.batch_size,
+        "datasets": results,
+        "average": average_scores(results),
+    }
+    write_report(report, args.output)
+    print("\n".join(summary_table(report)))
+    log.info("wrote %s under %s", ", ".join(REPORT_FILES), args.output)
