@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -35,7 +36,10 @@ ADDED_TOKENS = ("[FLERT]",)  # followed by the config's ent_token and sep_token
 
 
 def resolve_checkpoint_dir(name_or_path: str | os.PathLike, cache_dir: str | None = None, revision: str | None = None) -> Path:
-    """A local checkpoint directory, downloading a hub id (``urchade/gliner_small-v2.1``) when it is not one."""
+    """A local checkpoint directory: a local path as it is, a remote one (``s3://bucket/run/final``) copied into the
+    local cache, or a hub id (``urchade/gliner_small-v2.1``) downloaded."""
+    if "://" in str(name_or_path):
+        return _download_remote(str(name_or_path), cache_dir)
     path = Path(name_or_path)
     if path.is_dir():
         check_checkpoint_dir(path)
@@ -59,6 +63,28 @@ def resolve_checkpoint_dir(name_or_path: str | os.PathLike, cache_dir: str | Non
     path = Path(local)
     check_checkpoint_dir(path)
     return path
+
+
+def _download_remote(uri: str, cache_dir: str | None) -> Path:
+    """Copy a checkpoint directory from any fsspec filesystem into ``cache_dir/<hash of uri>`` once."""
+    import hashlib
+
+    import fsspec
+
+    cache = Path(cache_dir or Path.home() / ".cache" / "gliner_ray")
+    local = cache / hashlib.sha256(uri.rstrip("/").encode()).hexdigest()[:16]
+    if not (local / ".complete").is_file():
+        fs, remote = fsspec.core.url_to_fs(uri)
+        if not fs.isfile(f"{remote.rstrip('/')}/{CONFIG_FILE}"):
+            raise FileNotFoundError(f"{uri} is not a GLiNER checkpoint: {CONFIG_FILE} is missing")
+        partial = local.with_name(local.name + f".partial-{os.getpid()}")
+        fs.get(remote.rstrip("/") + "/", str(partial), recursive=True)
+        if local.exists():
+            shutil.rmtree(local)
+        partial.rename(local)
+        (local / ".complete").touch()
+    check_checkpoint_dir(local)
+    return local
 
 
 def check_checkpoint_dir(path: Path) -> None:

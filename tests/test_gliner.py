@@ -3,6 +3,7 @@
 import copy
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -220,3 +221,17 @@ def test_a_hub_id_that_cannot_be_fetched_says_so(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no traffic: the hub client refuses at once
     with pytest.raises(OSError, match="could not fetch GLiNER checkpoint 'urchade/gliner_small-v2.1'.*local checkpoint"):
         GLiNER.from_pretrained("urchade/gliner_small-v2.1")
+
+
+def test_a_checkpoint_on_s3_loads(tiny, tiny_gliner_dir, s3_bucket, tmp_path, assert_same_entities):
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    fs.put(f"{tiny_gliner_dir}/", f"{s3_bucket}/runs/final/", recursive=True)
+    loaded = GLiNER.from_pretrained(f"s3://{s3_bucket}/runs/final", device="cpu", cache_dir=str(tmp_path))
+    (local,) = [p for p in tmp_path.iterdir() if (p / ".complete").is_file()]
+    assert {p.name for p in local.iterdir()} == {".complete", *(p.name for p in Path(tiny_gliner_dir).iterdir())}
+    texts = ["Alice met Bob in Paris."]
+    assert_same_entities(loaded.predict(texts, LABELS, threshold=0.2), tiny.predict(texts, LABELS, threshold=0.2))
+    with pytest.raises(FileNotFoundError, match="gliner_config.json is missing"):
+        GLiNER.from_pretrained(f"s3://{s3_bucket}/runs/nothing", cache_dir=str(tmp_path))
