@@ -12,6 +12,7 @@ from typing import Sequence
 # name: (module, its function that adds the flags, its function that runs the command, one-line help)
 COMMANDS = {
     "predict": ("gliner_ray.cli", "add_predict_arguments", "run_predict", "print the entities a model finds in texts"),
+    "kg": ("gliner_ray.kg", "add_kg_arguments", "run_kg", "build entity and co-occurrence tables from extracted mentions"),
 }
 
 
