@@ -16,14 +16,16 @@ and case (casefold), strips surrounding whitespace and punctuation (Unicode cate
 whitespace: "IBM", "IBM ", "ＩＢＭ" and "ibm." are one entity. A span that is all punctuation keeps it ("..."),
 so every mention has exactly one entity. The type is hashed as written ("ORG" and "org" are different types).
 
-Counts add up: of the ``mentions_read`` rows, ``mentions_below_min_score`` have ``score < min_score`` (or NaN),
-``mentions_of_rare_entities`` belong to entities with fewer than ``min_count`` mentions (dropped with their
-edges), and the rest, ``mentions_kept``, are exactly the rows of ``mention_entities/`` and the sum of
-``entities.mentions``.
+Counts add up: of the ``mentions_read`` rows, ``mentions_below_min_score`` have ``score < min_score`` (or NaN;
+compared in the score column's precision), ``mentions_of_rare_entities`` belong to entities with fewer than
+``min_count`` mentions (dropped with their edges), and the rest, ``mentions_kept``, are exactly the rows of
+``mention_entities/`` and the sum of ``entities.mentions``.
 
-Passes over the data: one validation pass (clear errors before any work), then per-entity and per-document
-``groupby(...).map_groups`` shuffles; the mention table is streamed, never collected on the driver; the entity and
-relation tables are materialized (they are read several times) and written by Ray with deterministic file names.
+Passes over the data, all on Ray, none collecting a table on the driver: one read that links each mention to its
+entity id, materialized because four stages read it; a validation pass over it (clear errors before any output is
+touched); ``groupby("entity_id").map_groups`` for the entity table (and, with ``min_count``, to drop rare entities'
+mentions); ``groupby("doc_id").map_groups`` for each document's co-occurring pairs, then ``groupby`` on the pair
+to add documents up. Tables are written with fixed file names, then ``_SUCCESS``.
 """
 
 from __future__ import annotations
@@ -117,8 +119,12 @@ def count_problems(batch: pa.Table, min_score: float) -> pa.Table:
 
 
 def link_mentions(batch: pa.Table) -> pa.Table:
-    """The mentions, each with the ``entity_id`` it names."""
-    ids = [entity_id(span, label) for span, label in zip(batch["span"].to_pylist(), batch["label"].to_pylist())]
+    """The mentions, each with the ``entity_id`` it names (null where span or label is null: validation refuses
+    those rows right after this pass)."""
+    ids = [
+        entity_id(span, label) if span is not None and label is not None else None
+        for span, label in zip(batch["span"].to_pylist(), batch["label"].to_pylist())
+    ]
     return batch.append_column("entity_id", pa.array(ids, pa.string()))
 
 
@@ -325,15 +331,18 @@ def write_text(fs: pafs.FileSystem, path: str, text: str) -> None:
 # --- the job -------------------------------------------------------------------------------------------------
 
 
-def validate_mentions(dataset: ray.data.Dataset, uri: str, min_score: float) -> dict:
-    """Check the mention table's columns and values in one pass; the counts (``rows``, ``at_min_score``, ...)."""
-    schema = dataset.schema().base_schema
+def check_columns(schema: pa.Schema, uri: str) -> None:
+    """Refuse mention files without the columns of the extraction output, or with other types."""
     for name, kind in MENTION_COLUMNS.items():
         if name not in schema.names:
             raise ValueError(f"--mentions {uri}: column {name!r} is missing (columns: {', '.join(schema.names)}); "
                              f"mention files need {', '.join(MENTION_COLUMNS)}")
         if not TYPE_CHECKS[kind](schema.field(name).type):
             raise ValueError(f"--mentions {uri}: column {name!r} has type {schema.field(name).type}, expected {kind}")
+
+
+def validate_mentions(dataset: ray.data.Dataset, uri: str, min_score: float) -> dict:
+    """Check the mention values in one pass; the ``VALIDATION_COUNTS`` (``rows``, ``at_min_score``, ...)."""
     problems = dataset.map_batches(count_problems, batch_format="pyarrow", fn_kwargs={"min_score": min_score})
     counts = problems.aggregate(*(Sum(name, alias_name=name) for name in VALIDATION_COUNTS)) or {}
     if not counts.get("rows"):
@@ -346,7 +355,7 @@ def validate_mentions(dataset: ray.data.Dataset, uri: str, min_score: float) -> 
         raise ValueError(f"--mentions {uri}: {counts['end_before_start']} rows have end < start (offsets are "
                          "[start, end), end exclusive)")
     if not counts["at_min_score"]:
-        raise ValueError(f"--mentions {uri}: none of the {counts['rows']} mentions has score >= {min_score}; "
+        raise ValueError(f"--mentions {uri}: none of the {counts['rows']} mentions has score >= {min_score:g}; "
                          "lower --min-score")
     return counts
 
@@ -373,27 +382,33 @@ def build_graph(
     output_fs, output_root = check_output(output, overwrite, input_fs, input_root)
 
     raw = ray.data.read_parquet(files, filesystem=input_fs)
-    counts = validate_mentions(raw, mentions, min_score)
+    check_columns(raw.schema().base_schema, mentions)
+    # Read once, linked once, held by Ray (spilled to disk when large): validation and the entity, relation and
+    # mention-table stages all read it, and normalizing every surface form again for each would cost more.
+    linked = raw.map_batches(link_mentions, batch_format="pyarrow").materialize()
+    # Compare in the scores' own precision, so that --min-score 0.9 keeps a float32 score of 0.9.
+    score_floor = pa.scalar(min_score, raw.schema().base_schema.field("score").type).as_py()
+    counts = validate_mentions(linked, mentions, score_floor)
     partitions = partitions or min(MAX_PARTITIONS, math.ceil(counts["rows"] / ROWS_PER_PARTITION))
     logger.info("%d mention rows in %d files, %d with score >= %s; %d shuffle partitions",
                 counts["rows"], len(files), counts["at_min_score"], min_score, partitions)
 
-    scored = raw.filter(expr=col("score") >= min_score).map_batches(link_mentions, batch_format="pyarrow")
-    entity_columns = ["entity_id", "doc_id", "span", "label", "score"]
+    scored = linked.filter(expr=col("score") >= score_floor)
     all_entities = (
-        scored.select_columns(entity_columns).groupby("entity_id", num_partitions=partitions)
+        scored.select_columns(["entity_id", "doc_id", "span", "label", "score"])
+        .groupby("entity_id", num_partitions=partitions)
         .map_groups(summarize_entity, batch_format="pyarrow").materialize()
     )
     entities, kept, kept_mentions = all_entities, scored, counts["at_min_score"]
     if min_count > 1:
         entities = all_entities.filter(expr=col("mentions") >= min_count).materialize()
-        kept = scored.groupby("entity_id", num_partitions=partitions).map_groups(
-            keep_frequent, batch_format="pyarrow", fn_kwargs={"min_count": min_count}
-        )
         if entities.count() == 0:
             raise ValueError(f"no entity has --min-count {min_count} mentions (the most mentioned has "
                              f"{all_entities.max('mentions')}): lower --min-count")
         kept_mentions = entities.sum("mentions")
+        kept = scored.groupby("entity_id", num_partitions=partitions).map_groups(
+            keep_frequent, batch_format="pyarrow", fn_kwargs={"min_count": min_count}
+        ).materialize()
     logger.info("%d entities (%d kept with >= %d mentions)", all_entities.count(), entities.count(), min_count)
 
     relations = (
@@ -409,8 +424,7 @@ def build_graph(
     clear_output(output_fs, output_root)
     write_table(entities, output_fs, f"{output_root}/entities", ENTITY_SCHEMA)
     write_table(relations, output_fs, f"{output_root}/relations", RELATION_SCHEMA)
-    mention_schema = raw.schema().base_schema.append(pa.field("entity_id", pa.string()))
-    write_table(kept, output_fs, f"{output_root}/mention_entities", mention_schema)
+    write_table(kept, output_fs, f"{output_root}/mention_entities", linked.schema().base_schema)
     if neo4j:
         write_neo4j(entities, relations, output_fs, output_root)
 

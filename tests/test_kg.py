@@ -172,35 +172,40 @@ def test_window_scope_and_min_count(ray_cluster, tmp_path):
     assert read_rows(tmp_path / "graph" / "relations") == sorted([(APPLE, COOK, 2, 2), (IBM, APPLE, 1, 1)])
 
 
-def test_same_graph_across_orders_and_shards(ray_cluster, tmp_path):
+def test_same_graph_from_reordered_shards_over_a_previous_graph(ray_cluster, tmp_path):
+    # The rows in another order, in two shards that split document d2, read through a glob, with 3 partitions.
     shuffled = random.Random(7).sample(MENTIONS, len(MENTIONS))
-    write_mentions(tmp_path / "shuffled" / "part-0.parquet", shuffled)
-    # Two shards of an unfinished extraction, splitting document d2 across files.
-    write_mentions(tmp_path / "sharded" / "mentions" / "part-0.parquet", MENTIONS[:5])
-    write_mentions(tmp_path / "sharded" / "mentions" / "part-1.parquet", MENTIONS[5:])
+    first_shard = [m for m in shuffled if m[0] == "d1" or m[1:3] == (0, 4)]
+    write_mentions(tmp_path / "shards" / "part-0.parquet", first_shard)
+    write_mentions(tmp_path / "shards" / "part-1.parquet", [m for m in shuffled if m not in first_shard])
+    # A previous graph with a stale part file: --overwrite must leave nothing of it.
     output = tmp_path / "graph"
+    (output / "entities").mkdir(parents=True)
+    (output / "entities" / "part-99999.parquet").write_bytes(b"stale")
+    (output / "_SUCCESS").write_text("{}")
 
-    build_graph(str(tmp_path / "shuffled" / "*.parquet"), str(output), min_score=0.5, partitions=3)
-    assert_graph(output)
-    build_graph(str(tmp_path / "sharded"), str(output), min_score=0.5, allow_incomplete=True, overwrite=True)
-    assert_graph(output)
+    build_graph(str(tmp_path / "shards" / "part-*.parquet"), str(output), min_score=0.5, overwrite=True, partitions=3)
+    assert_graph(output)  # the same ids, entities and edges as from the single ordered file
+    assert not (output / "entities" / "part-99999.parquet").exists()
+    assert json.loads((output / "_SUCCESS").read_text())["files"] == 2
 
 
-def test_graph_on_s3(ray_cluster, s3_bucket, tmp_path):
+def test_graph_on_s3(ray_cluster, s3_bucket, capsys):
     fs, _ = pafs.FileSystem.from_uri(f"s3://{s3_bucket}")  # the moto endpoint, from AWS_ENDPOINT_URL
     with fs.open_output_stream(f"{s3_bucket}/extraction/mentions/part-00000.parquet") as f:
         pq.write_table(pa.Table.from_pylist([dict(zip(MENTION_SCHEMA.names, m)) for m in MENTIONS],
                                             schema=MENTION_SCHEMA), f)
-    with fs.open_output_stream(f"{s3_bucket}/extraction/_SUCCESS") as f:
-        f.write(b"{}")
+    command = ["kg", "--mentions", f"s3://{s3_bucket}/extraction", "--output", f"s3://{s3_bucket}/graph",
+               "--min-score", "0.5"]
 
-    assert main(["kg", "--mentions", f"s3://{s3_bucket}/extraction", "--output", f"s3://{s3_bucket}/graph",
-                 "--min-score", "0.5"]) == 0
+    assert main(command) == 2  # the extraction has not written _SUCCESS
+    assert "without _SUCCESS" in capsys.readouterr().err
+    assert main([*command, "--allow-incomplete"]) == 0
     assert_graph(f"{s3_bucket}/graph", filesystem=fs)
     with fs.open_input_stream(f"{s3_bucket}/graph/_SUCCESS") as f:
         assert json.loads(f.read())["mentions_kept"] == 9
-    # A second run needs --overwrite.
-    assert main(["kg", "--mentions", f"s3://{s3_bucket}/extraction", "--output", f"s3://{s3_bucket}/graph"]) == 2
+    assert main([*command, "--allow-incomplete"]) == 2  # a second run needs --overwrite
+    assert "pass --overwrite" in capsys.readouterr().err
 
 
 # --- bad input ------------------------------------------------------------------------------------------------
@@ -245,8 +250,12 @@ def test_bad_values_are_a_clear_error_before_any_output(ray_cluster, tmp_path, c
     write_mentions(tmp_path / "no_rows" / "m.parquet", [])
     assert "hold no rows" in run_cli(capsys, "--mentions", tmp_path / "no_rows", "--output", output)
     write_mentions(tmp_path / "low" / "m.parquet", MENTIONS)
-    assert "none of the 10 mentions has score >= 0.9" in run_cli(
+    assert "none of the 10 mentions has score >= 0.9;" in run_cli(
         capsys, "--mentions", tmp_path / "low", "--output", output, "--min-score", "0.9")
+    # A float32 score of 0.9 passes --min-score 0.9 (compared in float32), then meets --min-count.
+    write_mentions(tmp_path / "high" / "m.parquet", [("d1", 0, 3, "IBM", "organization", 0.9)] + MENTIONS)
+    assert "no entity has --min-count 9 mentions (the most mentioned has 1)" in run_cli(
+        capsys, "--mentions", tmp_path / "high", "--output", output, "--min-score", "0.9", "--min-count", "9")
     table = pa.Table.from_pylist([dict(zip(MENTION_SCHEMA.names, m)) for m in MENTIONS], schema=MENTION_SCHEMA)
     table = table.set_column(0, "doc_id", pa.array(["d1", None] + ["d2"] * 8, pa.string()))
     (tmp_path / "nulls").mkdir()
