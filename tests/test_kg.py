@@ -195,13 +195,18 @@ def test_graph_on_s3(ray_cluster, s3_bucket, capsys):
     with fs.open_output_stream(f"{s3_bucket}/extraction/mentions/part-00000.parquet") as f:
         pq.write_table(pa.Table.from_pylist([dict(zip(MENTION_SCHEMA.names, m)) for m in MENTIONS],
                                             schema=MENTION_SCHEMA), f)
+    # --window 0: no two mentions here touch, so the graph has no edges, and the edge tables must still exist.
     command = ["kg", "--mentions", f"s3://{s3_bucket}/extraction", "--output", f"s3://{s3_bucket}/graph",
-               "--min-score", "0.5"]
+               "--min-score", "0.5", "--window", "0", "--neo4j"]
 
     assert main(command) == 2  # the extraction has not written _SUCCESS
     assert "without _SUCCESS" in capsys.readouterr().err
     assert main([*command, "--allow-incomplete"]) == 0
-    assert_graph(f"{s3_bucket}/graph", filesystem=fs)
+    assert_graph(f"{s3_bucket}/graph", relations=[], filesystem=fs)
+    assert pq.read_table(f"{s3_bucket}/graph/relations", filesystem=fs).column_names == [
+        "source_id", "target_id", "documents", "weight"]
+    with fs.open_input_stream(f"{s3_bucket}/graph/neo4j/relations/part-00000.csv") as f:
+        assert f.read() == b""
     with fs.open_input_stream(f"{s3_bucket}/graph/_SUCCESS") as f:
         assert json.loads(f.read())["mentions_kept"] == 9
     assert main([*command, "--allow-incomplete"]) == 2  # a second run needs --overwrite
