@@ -1,0 +1,269 @@
+"""The knowledge-graph job on hand-built mentions: exact entity, relation and mention tables written by hand, ids
+stable across runs, input orders and shardings, Neo4j CSVs parsed back, S3 in and out, and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+
+from gliner_ray.cli import main
+from gliner_ray.kg import build_graph, cooccurrences_in_document, entity_id, normalize_surface
+
+MENTION_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("span", pa.string()),
+    ("label", pa.string()), ("score", pa.float32()),
+])
+# Scores are exact in float32, so means and maxima below are exact too.
+MENTIONS = [
+    ("d1", 0, 3, "IBM", "organization", 0.75),
+    ("d1", 10, 18, "Tim Cook", "person", 0.875),
+    ("d1", 24, 29, "Apple", "organization", 0.5),
+    ("d2", 0, 4, "IBM ", "organization", 0.875),
+    ("d2", 9, 14, "apple", "organization", 0.75),
+    ("d2", 16, 25, "Tim  Cook", "person", 0.625),
+    ("d2", 27, 33, "Google", "organization", 0.25),  # below --min-score 0.5
+    ("d3", 0, 3, "ＩＢＭ", "organization", 0.5),
+    ("d3", 10, 15, "Apple", "product", 0.875),
+    ("d3", 16, 20, "ibm.", "organization", 0.625),
+]
+# blake2b-64 of normalized form + 0x1F + label (checked in test_entity_ids_follow_the_documented_hash).
+IBM, APPLE, COOK, APPLE_PRODUCT = "0befcd57659f91d9", "5bd9fabe7e41fd65", "7c99e1a520f67f58", "41d3d4ac4bde83eb"
+ENTITIES = [  # entity_id, name, label, mentions, documents, mean_score, max_score
+    (IBM, "IBM", "organization", 4, 3, 0.6875, 0.875),  # IBM, "IBM " (same display form), ＩＢＭ, ibm.
+    (APPLE, "Apple", "organization", 2, 2, 0.625, 0.75),  # "Apple" and "apple" tie: the smaller string wins
+    (COOK, "Tim Cook", "person", 2, 2, 0.75, 0.875),
+    (APPLE_PRODUCT, "Apple", "product", 1, 1, 0.875, 0.875),
+]
+# Whole-document scope: d1 and d2 pair IBM, Apple, Tim Cook once each; d3 has IBM twice with Apple (product).
+RELATIONS = [  # source_id < target_id, documents, weight
+    (IBM, APPLE_PRODUCT, 1, 2),
+    (IBM, APPLE, 2, 2),
+    (IBM, COOK, 2, 2),
+    (APPLE, COOK, 2, 2),
+]
+MENTION_ENTITY = {("d1", 0): IBM, ("d1", 10): COOK, ("d1", 24): APPLE, ("d2", 0): IBM, ("d2", 9): APPLE,
+                  ("d2", 16): COOK, ("d3", 0): IBM, ("d3", 10): APPLE_PRODUCT, ("d3", 16): IBM}
+
+
+def write_mentions(path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(zip(*rows)) if rows else [[] for _ in MENTION_SCHEMA]
+    pq.write_table(pa.table([pa.array(c, f.type) for c, f in zip(columns, MENTION_SCHEMA)], schema=MENTION_SCHEMA),
+                   path)
+
+
+def write_extraction_output(root, rows, finished: bool = True) -> None:
+    """The layout the extraction job leaves: mentions/*.parquet, then _SUCCESS."""
+    write_mentions(root / "mentions" / "part-00000.parquet", rows)
+    if finished:
+        (root / "_SUCCESS").write_text(json.dumps({"mentions": len(rows)}))
+
+
+def read_rows(path, filesystem=None) -> list[tuple]:
+    """A written table as sorted tuples."""
+    return sorted(tuple(row.values()) for row in pq.read_table(path, filesystem=filesystem).to_pylist())
+
+
+def assert_graph(output, entities=ENTITIES, relations=RELATIONS, filesystem=None) -> None:
+    assert read_rows(f"{output}/entities", filesystem) == sorted(entities)
+    assert read_rows(f"{output}/relations", filesystem) == sorted(relations)
+
+
+# --- pure functions -------------------------------------------------------------------------------------------
+
+
+def test_normalize_surface_folds_case_compatibility_forms_and_edges():
+    for variant in ["IBM", "IBM ", "ＩＢＭ", "ibm.", "(IBM)", '"IBM",', "\tIbm\u3000"]:
+        assert normalize_surface(variant) == "ibm", variant
+    assert normalize_surface(" Tim \n  Cook ") == "tim cook"
+    assert normalize_surface("Straße") == "strasse"
+    assert normalize_surface("C++") == "c++"  # symbols are not punctuation
+    assert normalize_surface("U.S.") == "u.s"  # only surrounding punctuation goes
+    assert normalize_surface("...") == "..."  # all punctuation: kept, so the mention still has an entity
+
+
+def test_entity_ids_follow_the_documented_hash():
+    def expected(form: str, label: str) -> str:
+        return hashlib.blake2b(f"{form}\x1f{label}".encode(), digest_size=8).hexdigest()
+
+    assert (IBM, APPLE, COOK, APPLE_PRODUCT) == (
+        expected("ibm", "organization"), expected("apple", "organization"), expected("tim cook", "person"),
+        expected("apple", "product"),
+    )
+    assert {entity_id(v, "organization") for v in ["IBM", "IBM ", "ＩＢＭ", "ibm."]} == {IBM}
+    assert entity_id("Apple", "product") == APPLE_PRODUCT != entity_id("Apple", "organization")
+
+
+def test_cooccurrences_in_document_counts_mention_pairs_in_scope():
+    # a:[0,5) b:[5,8) (adjacent: gap 0)  c:[2,4) (inside a)  a:[20,25)  b:[27,30) (gap 2 after the second a)
+    doc = pa.table({"entity_id": ["a", "b", "c", "a", "b"], "start": [0, 5, 2, 20, 27], "end": [5, 8, 4, 25, 30]})
+
+    def pairs(window):
+        table = cooccurrences_in_document(doc.take(np.random.default_rng(0).permutation(5)), window)
+        return sorted(zip(*table.to_pydict().values()))
+
+    assert pairs(0) == [("a", "b", 1), ("a", "c", 1)]  # c-b: gap 5 - 4 = 1 > 0
+    assert pairs(2) == [("a", "b", 2), ("a", "c", 1), ("b", "c", 1)]
+    assert pairs(None) == [("a", "b", 4), ("a", "c", 2), ("b", "c", 2)]  # 2*2, 2*1, 2*1 mention pairs
+    assert pairs(1000) == pairs(None)  # a window longer than the document is the document
+    assert cooccurrences_in_document(doc.slice(0, 1), None).num_rows == 0
+
+
+# --- the job on Ray -------------------------------------------------------------------------------------------
+
+
+def test_graph_from_extraction_output(ray_cluster, tmp_path):
+    write_extraction_output(tmp_path / "extraction", MENTIONS)
+    output = tmp_path / "graph"
+    summary = build_graph(str(tmp_path / "extraction"), str(output), min_score=0.5, neo4j=True)
+
+    assert_graph(output)
+    linked = pq.read_table(output / "mention_entities").to_pylist()
+    assert {(row["doc_id"], row["start"]): row["entity_id"] for row in linked} == MENTION_ENTITY
+    assert len(linked) == 9 == sum(entity[3] for entity in ENTITIES)
+    assert {k: summary[k] for k in ("mentions_read", "mentions_below_min_score", "mentions_of_rare_entities",
+                                    "mentions_kept", "entities", "relations")} == {
+        "mentions_read": 10, "mentions_below_min_score": 1, "mentions_of_rare_entities": 0, "mentions_kept": 9,
+        "entities": 4, "relations": 4}
+    assert json.loads((output / "_SUCCESS").read_text()) == summary
+    assert all(p.name.startswith("part-00") for p in (output / "entities").iterdir())  # same names every run
+
+    # Neo4j import files: a header file, then headerless parts, read back as neo4j-admin would.
+    def read_csv(name):
+        header = (output / "neo4j" / f"{name}_header.csv").read_text().strip()
+        rows = []
+        for part in sorted((output / "neo4j" / name).glob("part-*.csv")):
+            rows += list(csv.reader(part.read_text(encoding="utf-8").splitlines()))
+        return header, sorted(rows)
+
+    header, nodes = read_csv("entities")
+    assert header == "entity_id:ID,name,label,:LABEL,mentions:long,documents:long,mean_score:double,max_score:double"
+    assert nodes == sorted([
+        [IBM, "IBM", "organization", "Entity;organization", "4", "3", "0.6875", "0.875"],
+        [APPLE, "Apple", "organization", "Entity;organization", "2", "2", "0.625", "0.75"],
+        [COOK, "Tim Cook", "person", "Entity;person", "2", "2", "0.75", "0.875"],
+        [APPLE_PRODUCT, "Apple", "product", "Entity;product", "1", "1", "0.875", "0.875"],
+    ])
+    header, relationships = read_csv("relations")
+    assert header == ":START_ID,:END_ID,:TYPE,documents:long,weight:long"
+    assert relationships == sorted([[s, t, "CO_OCCURS_WITH", str(d), str(w)] for s, t, d, w in RELATIONS])
+
+
+def test_window_scope_and_min_count(ray_cluster, tmp_path):
+    write_mentions(tmp_path / "mentions" / "m.parquet", MENTIONS)
+    summary = build_graph(str(tmp_path / "mentions"), str(tmp_path / "graph"), min_score=0.5, window=6, min_count=2)
+    # --min-count 2 drops Apple (product), its one mention and its edges.
+    assert read_rows(tmp_path / "graph" / "entities") == sorted(ENTITIES[:3])
+    linked = pq.read_table(tmp_path / "graph" / "mention_entities")
+    assert linked.num_rows == 8 == summary["mentions_kept"] == sum(entity[3] for entity in ENTITIES[:3])
+    assert APPLE_PRODUCT not in linked["entity_id"].to_pylist()
+    assert (summary["mentions_read"], summary["mentions_below_min_score"], summary["mentions_of_rare_entities"]) == (
+        10, 1, 1)
+    # --window 6: d1: Tim Cook-Apple gap 24 - 18 = 6 (in), IBM-Tim Cook gap 7 (out); d2: IBM-apple gap 5,
+    # apple-Tim Cook gap 2 (in), IBM-Tim Cook gap 12 (out); d3: Apple (product)-ibm. gap 1 (in, but dropped).
+    assert read_rows(tmp_path / "graph" / "relations") == sorted([(APPLE, COOK, 2, 2), (IBM, APPLE, 1, 1)])
+
+
+def test_same_graph_from_reordered_shards_over_a_previous_graph(ray_cluster, tmp_path):
+    # The rows in another order, in two shards that split document d2, read through a glob, with 3 partitions.
+    shuffled = random.Random(7).sample(MENTIONS, len(MENTIONS))
+    first_shard = [m for m in shuffled if m[0] == "d1" or m[1:3] == (0, 4)]
+    write_mentions(tmp_path / "shards" / "part-0.parquet", first_shard)
+    write_mentions(tmp_path / "shards" / "part-1.parquet", [m for m in shuffled if m not in first_shard])
+    # A previous graph with a stale part file: --overwrite must leave nothing of it.
+    output = tmp_path / "graph"
+    (output / "entities").mkdir(parents=True)
+    (output / "entities" / "part-99999.parquet").write_bytes(b"stale")
+    (output / "_SUCCESS").write_text("{}")
+
+    build_graph(str(tmp_path / "shards" / "part-*.parquet"), str(output), min_score=0.5, overwrite=True, partitions=3)
+    assert_graph(output)  # the same ids, entities and edges as from the single ordered file
+    assert not (output / "entities" / "part-99999.parquet").exists()
+    assert json.loads((output / "_SUCCESS").read_text())["files"] == 2
+
+
+def test_graph_on_s3(ray_cluster, s3_bucket, capsys):
+    fs, _ = pafs.FileSystem.from_uri(f"s3://{s3_bucket}")  # the moto endpoint, from AWS_ENDPOINT_URL
+    with fs.open_output_stream(f"{s3_bucket}/extraction/mentions/part-00000.parquet") as f:
+        pq.write_table(pa.Table.from_pylist([dict(zip(MENTION_SCHEMA.names, m)) for m in MENTIONS],
+                                            schema=MENTION_SCHEMA), f)
+    # --window 0: no two mentions here touch, so the graph has no edges, and the edge tables must still exist.
+    command = ["kg", "--mentions", f"s3://{s3_bucket}/extraction", "--output", f"s3://{s3_bucket}/graph",
+               "--min-score", "0.5", "--window", "0", "--neo4j"]
+
+    assert main(command) == 2  # the extraction has not written _SUCCESS
+    assert "without _SUCCESS" in capsys.readouterr().err
+    assert main([*command, "--allow-incomplete"]) == 0
+    assert_graph(f"{s3_bucket}/graph", relations=[], filesystem=fs)
+    assert pq.read_table(f"{s3_bucket}/graph/relations", filesystem=fs).column_names == [
+        "source_id", "target_id", "documents", "weight"]
+    with fs.open_input_stream(f"{s3_bucket}/graph/neo4j/relations/part-00000.csv") as f:
+        assert f.read() == b""
+    with fs.open_input_stream(f"{s3_bucket}/graph/_SUCCESS") as f:
+        assert json.loads(f.read())["mentions_kept"] == 9
+    assert main([*command, "--allow-incomplete"]) == 2  # a second run needs --overwrite
+    assert "pass --overwrite" in capsys.readouterr().err
+
+
+# --- bad input ------------------------------------------------------------------------------------------------
+
+
+def run_cli(capsys, *args) -> str:
+    """Run ``gliner-ray kg``; expect the one-line error exit, and return the message."""
+    assert main(["kg", *map(str, args)]) == 2
+    return capsys.readouterr().err
+
+
+def test_bad_input_is_a_clear_error_before_any_output(tmp_path, capsys):
+    output = tmp_path / "graph"
+    assert "no such file or directory" in run_cli(capsys, "--mentions", tmp_path / "nowhere", "--output", output)
+    (tmp_path / "empty").mkdir()
+    assert "no mention Parquet files" in run_cli(capsys, "--mentions", tmp_path / "empty", "--output", output)
+    write_extraction_output(tmp_path / "running", MENTIONS, finished=False)
+    message = run_cli(capsys, "--mentions", tmp_path / "running", "--output", output)
+    assert "without _SUCCESS" in message and "--allow-incomplete" in message
+    pq.write_table(pa.table({"doc_id": ["d1"], "span": ["IBM"]}), tmp_path / "partial.parquet")
+    assert "column 'start' is missing" in run_cli(capsys, "--mentions", tmp_path / "partial.parquet", "--output", output)
+    pq.write_table(pa.table({"doc_id": [1], "start": [0], "end": [3], "span": ["IBM"], "label": ["org"],
+                             "score": [0.5]}), tmp_path / "int_ids.parquet")
+    assert "'doc_id' has type int64, expected string" in run_cli(
+        capsys, "--mentions", tmp_path / "int_ids.parquet", "--output", output)
+    write_mentions(tmp_path / "in" / "m.parquet", MENTIONS)
+    assert "overlaps the input" in run_cli(capsys, "--mentions", tmp_path / "in", "--output", tmp_path / "in" / "g")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    message = run_cli(capsys, "--mentions", tmp_path / "in", "--output", tmp_path / "other", "--overwrite")
+    assert "did not write (notes.txt)" in message
+    (tmp_path / "old" / "entities").mkdir(parents=True)
+    assert "pass --overwrite" in run_cli(capsys, "--mentions", tmp_path / "in", "--output", tmp_path / "old")
+    with pytest.raises(SystemExit):
+        main(["kg", "--mentions", str(tmp_path / "in"), "--output", str(output), "--window", "-3"])
+    assert not output.exists()
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_bad_values_are_a_clear_error_before_any_output(ray_cluster, tmp_path, capsys):
+    output = tmp_path / "graph"
+    write_mentions(tmp_path / "no_rows" / "m.parquet", [])
+    assert "hold no rows" in run_cli(capsys, "--mentions", tmp_path / "no_rows", "--output", output)
+    write_mentions(tmp_path / "low" / "m.parquet", MENTIONS)
+    assert "none of the 10 mentions has score >= 0.9;" in run_cli(
+        capsys, "--mentions", tmp_path / "low", "--output", output, "--min-score", "0.9")
+    # A float32 score of 0.9 passes --min-score 0.9 (compared in float32), then meets --min-count.
+    write_mentions(tmp_path / "high" / "m.parquet", [("d1", 0, 3, "IBM", "organization", 0.9)] + MENTIONS)
+    assert "no entity has --min-count 9 mentions (the most mentioned has 1)" in run_cli(
+        capsys, "--mentions", tmp_path / "high", "--output", output, "--min-score", "0.9", "--min-count", "9")
+    table = pa.Table.from_pylist([dict(zip(MENTION_SCHEMA.names, m)) for m in MENTIONS], schema=MENTION_SCHEMA)
+    table = table.set_column(0, "doc_id", pa.array(["d1", None] + ["d2"] * 8, pa.string()))
+    (tmp_path / "nulls").mkdir()
+    pq.write_table(table, tmp_path / "nulls" / "m.parquet")
+    assert "null values in doc_id (1 rows)" in run_cli(capsys, "--mentions", tmp_path / "nulls", "--output", output)
+    assert not output.exists()
