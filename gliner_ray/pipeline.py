@@ -79,6 +79,9 @@ DOCUMENT_TYPE = pa.struct(
 )
 CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 CHUNK_MAX_CHARS = 1 << 22  # a chunk also ends once its documents hold this many characters
+# Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
+# whole shard before the model saw its first chunk. Blocks about one chunk large keep the stream streaming.
+BLOCK_BYTES = 1 << 20
 METADATA_KEY = b"gliner_ray"
 
 
@@ -426,7 +429,9 @@ def _run(
         "inside the actors" if fused else f"in {scale.cpu_workers or 'as many as fit'} tasks",
     )
     items = [{**asdict(shard), "key": shard_key(shard)} for shard in shards]
-    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    dataset.context.target_max_block_size = BLOCK_BYTES  # this dataset's own copy of the context
+    dataset = dataset.map_batches(
         read_chunks,
         batch_size=1,
         batch_format="pyarrow",
@@ -440,7 +445,10 @@ def _run(
         fn_constructor_kwargs={
             "settings": settings, "output_uri": store.uri, "batch_size": batch_size, "threads": scale.cpus_per_actor,
         },
-        compute=ray.data.ActorPoolStrategy(min_size=min_actors, max_size=max_actors),
+        # A fused task is a whole shard: one at a time per actor, so no shard waits behind another on a busy actor.
+        compute=ray.data.ActorPoolStrategy(
+            min_size=min_actors, max_size=max_actors, max_tasks_in_flight_per_actor=1 if fused else None
+        ),
         num_gpus=num_gpus,
         num_cpus=scale.cpus_per_actor,
     )
