@@ -61,7 +61,7 @@ def display_uri(fs: pafs.FileSystem, path: str) -> str:
     return path if isinstance(fs, pafs.LocalFileSystem) else f"{fs.type_name}://{path}"
 
 
-def list_shards(input_uri: str, input_format: str | None = None) -> tuple[pafs.FileSystem, list[Shard]]:
+def list_shards(input_uri: str, input_format: str | None = None) -> list[Shard]:
     """The input files under ``input_uri`` (a file, a directory searched recursively, or a glob), sorted by path.
 
     Names starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc``) are skipped, as Spark and Ray do. Raises
@@ -94,8 +94,7 @@ def list_shards(input_uri: str, input_format: str | None = None) -> tuple[pafs.F
             f"{input_uri} mixes input formats ({', '.join(f'{k}: {v}' for k, v in sorted(by_format.items()))}): "
             f"pass --format to read them all one way, or point --input at files of one kind"
         )
-    shards = [Shard(display_uri(fs, f.path), f.path, f.size, f.mtime_ns or 0, formats[f.path]) for f in found]
-    return fs, shards
+    return [Shard(display_uri(fs, f.path), f.path, f.size, f.mtime_ns or 0, formats[f.path]) for f in found]
 
 
 def format_from_extension(path: str) -> str:

@@ -30,8 +30,7 @@ its upload completes.
 Resources. On GPU clusters the CPU stage runs as Ray tasks beside the GPU actors, so the GPUs never wait on
 tokenization. On CPU-only clusters the CPU stage asks for the same resources as the model actors and Ray fuses
 it into them: each actor is then a complete worker (read, tokenize, score, write) and the cores all run models;
-work is spread shard by shard, so give at least as many shards as actors. ``cpu_workers`` instead runs the CPU
-stage as that many separate tasks (and leaves their CPUs out of the default actor count).
+work is spread shard by shard, so give at least as many shards as actors.
 """
 
 from __future__ import annotations
@@ -113,7 +112,7 @@ class Scale:
     num_gpus_per_actor: float | None = None
     cpus_per_actor: int = 1  # Ray CPUs each model actor reserves, and its torch threads
     batch_size: int | None = None  # model rows (windows) per forward pass
-    cpu_workers: int | None = None  # concurrent CPU-stage tasks (None: fused into CPU-only actors, or Ray's choice)
+    cpu_workers: int | None = None  # concurrent CPU-stage tasks beside GPU actors (None: as many as fit)
     chunk_size: int = 256  # documents per chunk: the unit of work, of retry, and of output files
 
 
@@ -134,11 +133,11 @@ class Store:
         """Write a whole file so that it is either absent or complete: local files are renamed into place;
         an S3 object only appears once its upload completes."""
         path = self.path(name)
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         if not self.local:
             with self.fs.open_output_stream(path) as f:
                 f.write(data)
             return
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         temporary = f"{path.rsplit('/', 1)[0]}/.{uuid.uuid4().hex}.tmp"
         with self.fs.open_output_stream(temporary) as f:
             f.write(data)
@@ -166,7 +165,8 @@ class Store:
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.File and not i.base_name.startswith("."))
 
     def move(self, source: str, destination: str) -> None:
-        self.fs.create_dir(self.path(destination).rsplit("/", 1)[0], recursive=True)
+        if self.local:
+            self.fs.create_dir(self.path(destination).rsplit("/", 1)[0], recursive=True)
         self.fs.move(self.path(source), self.path(destination))
 
     def delete(self, name: str) -> None:
@@ -312,13 +312,14 @@ def extract(
     started = time.time()
     settings = Settings(**{**asdict(settings), "labels": tuple(clean_labels(list(settings.labels)))})
     check_arguments(settings, scale)
-    fs, shards = corpus.list_shards(input_uri, input_format)
+    shards = corpus.list_shards(input_uri, input_format)
     store = Store(output_uri)
     store.check_reachable()
     if overwrite:
         for name in ("_SUCCESS", "_progress", "_tmp", "mentions", "errors"):
             store.delete(name)
-    done = _completed_shards(store, settings, shards)
+    _claim(store, settings)
+    done = _finished_shards(store, shards)
     pending = [shard for shard in shards if shard_key(shard) not in done]
     logger.info("%d input shards: %d already done, %d to process", len(shards), len(done), len(pending))
     if pending:
@@ -355,20 +356,24 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
     tokenizer.text_token_budget(settings.labels)  # raises when the labels leave no room for text
 
 
-def _completed_shards(store: Store, settings: Settings, shards: list[Shard]) -> dict[str, dict]:
-    """Markers of the shards an earlier run finished, after checking that its settings and inputs match ours."""
+def _claim(store: Store, settings: Settings) -> None:
+    """Record the settings of the output, or refuse to add to an output made with other settings."""
     settings_file = "_progress/settings.json"
-    current = json.loads(json.dumps(asdict(settings)))
-    if store.exists(settings_file):
-        previous = store.read_json(settings_file)
-        if previous != current:
-            changed = sorted(k for k in current if previous.get(k) != current[k])
-            raise ValueError(
-                f"{store.uri} holds results of a run with other settings ({', '.join(changed)} differ): "
-                f"pass --overwrite to start again, or choose another --output"
-            )
-    else:
+    current = json.loads(json.dumps(asdict(settings)))  # as JSON gives it back: lists, not tuples
+    if not store.exists(settings_file):
         store.write_json(settings_file, current)
+        return
+    previous = store.read_json(settings_file)
+    if previous != current:
+        changed = sorted(k for k in current if previous.get(k) != current[k])
+        raise ValueError(
+            f"{store.uri} holds results of a run with other settings ({', '.join(changed)} differ): "
+            f"pass --overwrite to start again, or choose another --output"
+        )
+
+
+def _finished_shards(store: Store, shards: list[Shard]) -> dict[str, dict]:
+    """Markers of the shards an earlier run finished, checking that those input files did not change since."""
     names = [n for n in store.files("_progress") if n.startswith("shard-")]
     with ThreadPoolExecutor(16) as pool:
         markers = dict(zip(names, pool.map(lambda n: store.read_json(f"_progress/{n}"), names)))
@@ -410,28 +415,56 @@ def _run(
     if not ray.is_initialized():
         # No address: RAY_ADDRESS, else a cluster started with `ray start` on this machine, else a new local one.
         ray.init(address=address, runtime_env={"env_vars": worker_env} if worker_env else None)
-    resources = ray.cluster_resources()
+    dataset = _dataset(shards, store, settings, scale, ray.cluster_resources())
+    shard_of = {shard_key(shard): shard for shard in shards}
+    reports: dict[str, dict[int, dict]] = defaultdict(dict)  # shard -> chunk -> summary
+    chunk_counts: dict[str, int] = {}  # known once a shard's last chunk has reported
+    published: dict[str, dict] = {}
+    for summary in dataset.iter_rows():
+        key = summary["shard"]
+        if key in published:
+            continue  # a retried task reporting a chunk again
+        reports[key][summary["chunk"]] = summary
+        if summary["last"]:
+            chunk_counts[key] = summary["chunk"] + 1
+        if len(reports[key]) == chunk_counts.get(key):
+            marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
+            logger.info(
+                "shard %d/%d done: %s: %d documents (%d failed), %d mentions", len(published), len(shards),
+                marker["source"], marker["documents"], marker["failed"], marker["mentions"],
+            )
+    store.delete("_tmp")  # only leftovers of retried tasks can remain there
+    missing = [shard.uri for key, shard in shard_of.items() if key not in published]
+    if missing:
+        raise RuntimeError(f"the pipeline ended without finishing {len(missing)} shards, e.g. {missing[0]}; re-run to resume")
+    return published
+
+
+def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale, resources: dict[str, float]):
+    """The Ray Data stream of summaries, its scale set from the flags or else from the cluster's resources."""
+    import ray
+
     num_gpus = scale.num_gpus_per_actor
     if num_gpus is None:
         num_gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
+    if num_gpus == 0 and scale.cpu_workers is not None:
+        raise ValueError("--cpu-workers sizes the CPU stage beside GPU actors; on CPU-only clusters that stage runs inside the model actors: leave it out")
     if scale.actors is not None:
         min_actors, max_actors = scale.actors
-    elif num_gpus > 0:
-        min_actors = max_actors = max(1, int(resources.get("GPU", 0) // num_gpus))
     else:
-        min_actors = max_actors = max(1, int((resources.get("CPU", 1) - (scale.cpu_workers or 0)) // scale.cpus_per_actor))
+        per_actor = ("GPU", num_gpus) if num_gpus > 0 else ("CPU", scale.cpus_per_actor)
+        min_actors = max_actors = max(1, int(resources.get(per_actor[0], 0) // per_actor[1]))
     batch_size = scale.batch_size or (32 if num_gpus > 0 else 8)
-    # Same resources as the actors on CPU-only clusters, so Ray fuses this stage into them (see the module doc).
-    fused = num_gpus == 0 and scale.cpu_workers is None
+    fused = num_gpus == 0  # the CPU stage asks for what the actors ask for, so Ray fuses it into them
     logger.info(
-        "%d-%d model actors (%g GPU, %d CPU each), %d rows per batch, CPU stage %s",
+        "%d-%d model actors (%g GPU, %d CPU each), %d rows per batch, reading and tokenizing %s",
         min_actors, max_actors, num_gpus, scale.cpus_per_actor, batch_size,
-        "inside the actors" if fused else f"in {scale.cpu_workers or 'as many as fit'} tasks",
+        "inside the actors" if fused else f"in {scale.cpu_workers or 'as many as fit'} CPU tasks",
     )
     items = [{**asdict(shard), "key": shard_key(shard)} for shard in shards]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     dataset.context.target_max_block_size = BLOCK_BYTES  # this dataset's own copy of the context
-    dataset = dataset.map_batches(
+    return dataset.map_batches(
         read_chunks,
         batch_size=1,
         batch_format="pyarrow",
@@ -452,28 +485,6 @@ def _run(
         num_gpus=num_gpus,
         num_cpus=scale.cpus_per_actor,
     )
-    shard_of = {item["key"]: shard for item, shard in zip(items, shards)}
-    reports: dict[str, dict[int, dict]] = defaultdict(dict)  # shard -> chunk -> summary
-    chunk_counts: dict[str, int] = {}  # known once a shard's last chunk has reported
-    published: dict[str, dict] = {}
-    for summary in dataset.iter_rows():
-        key = summary["shard"]
-        if key in published:
-            continue  # a retried task reporting a chunk again
-        reports[key][summary["chunk"]] = summary
-        if summary["last"]:
-            chunk_counts[key] = summary["chunk"] + 1
-        if len(reports[key]) == chunk_counts.get(key):
-            marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
-            logger.info(
-                "shard %d/%d done: %s: %d documents (%d failed), %d mentions", len(published), len(shards),
-                marker["source"], marker["documents"], marker["failed"], marker["mentions"],
-            )
-    store.delete("_tmp")  # only leftovers of retried tasks remain there
-    missing = [shard.uri for key, shard in shard_of.items() if key not in published]
-    if missing:
-        raise RuntimeError(f"the pipeline ended without finishing {len(missing)} shards, e.g. {missing[0]}; re-run to resume")
-    return published
 
 
 def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
@@ -513,7 +524,7 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--num-gpus-per-actor", type=float, help="default: 1 when the cluster has GPUs, else 0")
     scale.add_argument("--cpus-per-actor", type=int, default=1, help="CPUs (and torch threads) per model actor (default: 1)")
     scale.add_argument("--batch-size", type=int, help="model rows (windows of up to 384 words) per forward pass (default: 32 on GPU, 8 on CPU)")
-    scale.add_argument("--cpu-workers", type=int, help="concurrent tasks reading and tokenizing (default: as many as fit)")
+    scale.add_argument("--cpu-workers", type=int, help="with GPU actors: concurrent tasks reading and tokenizing (default: as many as fit)")
     scale.add_argument("--chunk-size", type=int, default=256, help="documents per unit of work and output file (default: 256)")
     parser.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (sets AWS_ENDPOINT_URL for the driver and workers)")
     parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, a running `ray start` cluster, or a new local one)")
