@@ -61,40 +61,51 @@ def display_uri(fs: pafs.FileSystem, path: str) -> str:
     return path if isinstance(fs, pafs.LocalFileSystem) else f"{fs.type_name}://{path}"
 
 
-def list_shards(input_uri: str, input_format: str | None = None) -> list[Shard]:
+def list_shards(input_uri: str, input_format: str | None = None, exclude: str | None = None) -> list[Shard]:
     """The input files under ``input_uri`` (a file, a directory searched recursively, or a glob), sorted by path.
 
-    Names starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc``) are skipped, as Spark and Ray do. Raises
-    FileNotFoundError when nothing matches and ValueError when the format cannot be told from the extensions.
+    Names starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc``) are skipped, as Spark and Ray do, and so is
+    everything under ``exclude`` (an output directory inside the input). Raises FileNotFoundError when nothing
+    matches and ValueError when the format cannot be told from the extensions.
     """
     magic = next((i for i, c in enumerate(input_uri) if c in "*?["), None)
-    cut = len(input_uri) if magic is None else input_uri.rfind("/", 0, magic) + 1
+    cut = len(input_uri) if magic is None else input_uri.rfind("/", 0, magic) + 1  # glob: list its fixed prefix
     fs, base = filesystem(input_uri[:cut] or ".")
     pattern = None if magic is None else base.rstrip("/") + "/" + input_uri[cut:]
     info = fs.get_file_info(base)
     if info.type == pafs.FileType.File and pattern is None:
-        found = [info]
+        candidates = [info]
     elif info.type == pafs.FileType.Directory:
-        found = [
-            f for f in fs.get_file_info(pafs.FileSelector(base, recursive=True))
-            if f.type == pafs.FileType.File
-            and not any(part.startswith((".", "_")) for part in f.path[len(base):].split("/"))
-            and (pattern is None or fnmatch.fnmatchcase(f.path, pattern))
-        ]
+        listing = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+        candidates = [f for f in listing if f.type == pafs.FileType.File and not _hidden(f.path[len(base):])]
     else:
-        found = []
+        candidates = []
+    excluded = exclude.rstrip("/") + "/" if exclude else None
+    found = sorted(
+        (f for f in candidates
+         if (pattern is None or fnmatch.fnmatchcase(f.path, pattern))
+         and not (excluded and display_uri(fs, f.path).startswith(excluded))),
+        key=lambda f: f.path,
+    )
     if not found:
         hint = " (does the bucket exist?)" if "://" in input_uri else ""
         raise FileNotFoundError(f"no input files matched {input_uri}{hint}")
-    found.sort(key=lambda f: f.path)
-    formats = {f.path: input_format or format_from_extension(f.path) for f in found}
-    if len(set(formats.values())) > 1:
-        by_format = {fmt: next(p for p, x in formats.items() if x == fmt) for fmt in set(formats.values())}
+    shards = [
+        Shard(display_uri(fs, f.path), f.path, f.size, f.mtime_ns or 0, input_format or format_from_extension(f.path))
+        for f in found
+    ]
+    formats = sorted({shard.format for shard in shards})
+    if len(formats) > 1:
+        examples = ", ".join(f"{fmt}: {next(s.uri for s in shards if s.format == fmt)}" for fmt in formats)
         raise ValueError(
-            f"{input_uri} mixes input formats ({', '.join(f'{k}: {v}' for k, v in sorted(by_format.items()))}): "
-            f"pass --format to read them all one way, or point --input at files of one kind"
+            f"{input_uri} mixes input formats ({examples}): pass --format to read them all one way, "
+            f"or point --input at files of one kind"
         )
-    return [Shard(display_uri(fs, f.path), f.path, f.size, f.mtime_ns or 0, formats[f.path]) for f in found]
+    return shards
+
+
+def _hidden(relative_path: str) -> bool:
+    return any(part.startswith((".", "_")) for part in relative_path.split("/"))
 
 
 def format_from_extension(path: str) -> str:

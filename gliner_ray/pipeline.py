@@ -312,8 +312,8 @@ def extract(
     started = time.time()
     settings = Settings(**{**asdict(settings), "labels": tuple(clean_labels(list(settings.labels)))})
     check_arguments(settings, scale)
-    shards = corpus.list_shards(input_uri, input_format)
     store = Store(output_uri)
+    shards = corpus.list_shards(input_uri, input_format, exclude=store.uri)
     store.check_reachable()
     if overwrite:
         for name in ("_SUCCESS", "_progress", "_tmp", "mentions", "errors"):

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import boto3
+import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -183,7 +185,10 @@ def test_parquet_shards_with_their_own_columns(ray_cluster, tmp_path, tiny_gline
 
     summary = extract(str(tmp_path / "in"), output, settings(tiny_gliner_dir, id_field="key", text_field="body"), Scale(actors=(1, 1)))
 
-    assert_same_as_predict(pq.read_table(f"{output}/mentions"), tiny_gliner_dir, {f"p{i}": t for i, t in enumerate(texts)})
+    mentions = pq.read_table(f"{output}/mentions")
+    assert_same_as_predict(mentions, tiny_gliner_dir, {f"p{i}": t for i, t in enumerate(texts)})
+    assert len(pd.read_parquet(f"{output}/mentions")) == mentions.num_rows
+    assert duckdb.sql(f"select count(*) from read_parquet('{output}/mentions/*.parquet')").fetchall() == [(mentions.num_rows,)]
     errors = pq.read_table(f"{output}/errors").to_pylist()
     assert errors == [{"source": str(tmp_path / "in" / "1.parquet"), "row": 4, "doc_id": "null", "reason": "'body' is null"}]
     assert (summary["documents"], summary["failed"], summary["shards"]) == (11, 1, 2)
@@ -198,7 +203,7 @@ def test_plain_text_files_are_one_document_each_named_by_path(ray_cluster, tmp_p
         documents[str(path)] = text
     (tmp_path / "in" / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
     (tmp_path / "in" / "empty.txt").write_text("")
-    output = str(tmp_path / "out")
+    output = str(tmp_path / "in" / "extracted")  # inside the input: never read back as input
 
     summary = extract(f"{tmp_path}/in", output, settings(tiny_gliner_dir), Scale(actors=(1, 2)))
 
@@ -208,6 +213,7 @@ def test_plain_text_files_are_one_document_each_named_by_path(ray_cluster, tmp_p
     assert "UTF-8" in errors[str(tmp_path / "in" / "latin1.txt")]
     assert errors[str(tmp_path / "in" / "empty.txt")] == "empty text"
     assert summary["shards"] == 6
+    assert extract(f"{tmp_path}/in", output, settings(tiny_gliner_dir))["shards"] == 6
 
 
 # ---- crashes ---------------------------------------------------------------------------------------------------
@@ -302,6 +308,7 @@ def test_killed_model_actor_is_restarted_and_the_output_is_complete_without_dupl
         (["--input", "{tmp}/nothing-here"], "no input files matched"),
         (["--input", "{tmp}/in/*.csv"], "no input files matched"),
         (["--input", "{tmp}/in/notes.xml"], "cannot tell the format"),
+        (["--input", "{tmp}/mixed"], "mixes input formats"),
         (["--input", "{tmp}/in", "--format", "xml"], "invalid choice"),
         (["--input", "s3://no-such-bucket/corpus"], "no input files matched s3://no-such-bucket/corpus"),
         (["--output", "s3://no-such-bucket/out"], "bucket 'no-such-bucket'"),
@@ -314,6 +321,9 @@ def test_bad_arguments_fail_fast_with_a_message(s3_endpoint, tmp_path, tiny_glin
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_text('{"text": "x"}\n')
     (tmp_path / "in" / "notes.xml").write_text("<x/>")
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "a.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "mixed" / "b.txt").write_text("x")
     given = dict(zip(["--input", "--output", "--model", "--labels"], [f"{tmp_path}/in/a.jsonl", f"{tmp_path}/out", tiny_gliner_dir, "person"]))
     given.update(zip(flags[::2], (f.format(tmp=tmp_path) for f in flags[1::2])))
 
