@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -56,7 +57,9 @@ def write_shards(documents: list[str], directory: Path, shards: int) -> None:
 
 
 class PeakMemory:
-    """Peak resident memory (VmHWM, Linux) of this job's model actors, read from /proc while they run."""
+    """Peak private resident memory (RssAnon, Linux) of the model actors, sampled from /proc while they run.
+    Not VmHWM: that also counts the pages of Ray's shared object store an actor has read from, which grow
+    towards the store's size however little the actor itself holds."""
 
     def __init__(self):
         self.peak: dict[int, int] = {}
@@ -79,10 +82,10 @@ class PeakMemory:
                 if "ScoreChunks" in actor["ActorClassName"]:
                     try:
                         with open(f"/proc/{actor['Pid']}/status") as f:
-                            peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+                            private_kb = next(int(line.split()[1]) for line in f if line.startswith("RssAnon"))
                     except (OSError, StopIteration):
                         continue
-                    self.peak[actor["Pid"]] = max(self.peak.get(actor["Pid"], 0), peak_kb * 1024)
+                    self.peak[actor["Pid"]] = max(self.peak.get(actor["Pid"], 0), private_kb * 1024)
 
     @property
     def max_mib(self) -> float:
@@ -157,11 +160,12 @@ def main() -> None:
 
     words = sum(len(d.split()) for d in documents)
     print(f"corpus: {len(documents)} documents, {words} words, {args.shards} shards; {args.cpus} CPUs; labels: {len(LABELS)}")
+    print(f"machine load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"in-process GLiNER.predict: {in_process:7.1f} s  {len(documents) / in_process:6.2f} docs/s")
     print(f"Ray pipeline (end to end): {seconds:7.1f} s  {len(documents) / seconds:6.2f} docs/s  "
-          f"(peak model-actor RSS {peak:.0f} MiB)")
+          f"(peak model-actor private RSS {peak:.0f} MiB)")
     print(f"throughput ratio pipeline / in-process: {in_process / seconds:.2f}")
-    print(f"peak model-actor RSS (2 shards): {peak_small:.0f} MiB for {len(small)} documents, "
+    print(f"peak model-actor private RSS (2 shards): {peak_small:.0f} MiB for {len(small)} documents, "
           f"{peak_large:.0f} MiB for {len(small) * 10} documents (ratio {peak_large / max(peak_small, 1):.2f})")
 
 
