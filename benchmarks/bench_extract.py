@@ -7,8 +7,8 @@ The model is GLiNER on the real MiniLM encoder (random span head: throughput doe
 Documents are sentences of a BIO-column file joined in groups, cycled when the corpus needs more. The pipeline's
 time is end to end (Ray start excluded, actor start and model loading included); in-process time excludes loading.
 Ray runs its workers at niceness 15 by default; here they run at 0, like the in-process run, so that other
-load on a shared machine does not decide the ratio. The memory runs read 2 shards in chunks small enough that
-both corpora fill whole chunks: one per shard for the small corpus, ten for the large.
+load on a shared machine does not decide the ratio. The memory runs read 2 shards (one per actor) in small
+chunks, so that even the small corpus gives each actor several chunks: warm-up is over in both runs.
 """
 
 from __future__ import annotations
@@ -57,9 +57,8 @@ def write_shards(documents: list[str], directory: Path, shards: int) -> None:
 
 
 class PeakMemory:
-    """Peak private resident memory (RssAnon, Linux) of the model actors, sampled from /proc while they run.
-    Not VmHWM: that also counts the pages of Ray's shared object store an actor has read from, which grow
-    towards the store's size however little the actor itself holds."""
+    """Peak resident memory of the model actors: the kernel's high-water mark (VmHWM, Linux), read from /proc
+    while they run. It also counts the pages of Ray's shared object store an actor has touched."""
 
     def __init__(self):
         self.peak: dict[int, int] = {}
@@ -82,21 +81,21 @@ class PeakMemory:
                 if "ScoreChunks" in actor["ActorClassName"]:
                     try:
                         with open(f"/proc/{actor['Pid']}/status") as f:
-                            private_kb = next(int(line.split()[1]) for line in f if line.startswith("RssAnon"))
+                            peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
                     except (OSError, StopIteration):
                         continue
-                    self.peak[actor["Pid"]] = max(self.peak.get(actor["Pid"], 0), private_kb * 1024)
+                    self.peak[actor["Pid"]] = max(self.peak.get(actor["Pid"], 0), peak_kb * 1024)
 
     @property
     def max_mib(self) -> float:
         return max(self.peak.values(), default=0) / 2**20
 
 
-def run_pipeline(corpus: Path, output: Path, model_dir: str, args) -> tuple[float, dict, float]:
+def run_pipeline(corpus: Path, output: Path, model_dir: str, args, chunk_size: int) -> tuple[float, dict, float]:
     from gliner_ray.pipeline import Scale, Settings, extract
 
     settings = Settings(model=model_dir, labels=tuple(LABELS), threshold=args.threshold)
-    scale = Scale(batch_size=args.batch_size, chunk_size=args.chunk_size)
+    scale = Scale(batch_size=args.batch_size, chunk_size=chunk_size)
     with PeakMemory() as memory:
         start = time.perf_counter()
         summary = extract(str(corpus), str(output), settings, scale)
@@ -116,6 +115,7 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=8)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--memory-docs", type=int, default=16, help="small corpus of the memory comparison (x10 is the large one)")
+    parser.add_argument("--memory-chunk-size", type=int, default=2)
     args = parser.parse_args()
 
     import ray
@@ -148,14 +148,14 @@ def main() -> None:
              runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}},
              _system_config={"worker_niceness": 0})
     write_shards(documents, work / "corpus", args.shards)
-    seconds, summary, peak = run_pipeline(work / "corpus", work / "out", model_dir, args)
+    seconds, summary, peak = run_pipeline(work / "corpus", work / "out", model_dir, args, args.chunk_size)
     assert summary["mentions"] == sum(map(len, predicted)), (summary["mentions"], sum(map(len, predicted)))
 
     small = make_documents(sentences, args.memory_docs, args.sentences_per_doc)
     write_shards(small, work / "small", shards=2)
     write_shards(small * 10, work / "large", shards=2)
-    _, _, peak_small = run_pipeline(work / "small", work / "out-small", model_dir, args)
-    _, _, peak_large = run_pipeline(work / "large", work / "out-large", model_dir, args)
+    _, _, peak_small = run_pipeline(work / "small", work / "out-small", model_dir, args, args.memory_chunk_size)
+    _, _, peak_large = run_pipeline(work / "large", work / "out-large", model_dir, args, args.memory_chunk_size)
     ray.shutdown()
 
     words = sum(len(d.split()) for d in documents)
@@ -163,9 +163,9 @@ def main() -> None:
     print(f"machine load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"in-process GLiNER.predict: {in_process:7.1f} s  {len(documents) / in_process:6.2f} docs/s")
     print(f"Ray pipeline (end to end): {seconds:7.1f} s  {len(documents) / seconds:6.2f} docs/s  "
-          f"(peak model-actor private RSS {peak:.0f} MiB)")
+          f"(peak model-actor RSS {peak:.0f} MiB)")
     print(f"throughput ratio pipeline / in-process: {in_process / seconds:.2f}")
-    print(f"peak model-actor private RSS (2 shards): {peak_small:.0f} MiB for {len(small)} documents, "
+    print(f"peak model-actor RSS ({args.memory_chunk_size}-document chunks): {peak_small:.0f} MiB for {len(small)} documents, "
           f"{peak_large:.0f} MiB for {len(small) * 10} documents (ratio {peak_large / max(peak_small, 1):.2f})")
 
 

@@ -197,6 +197,8 @@ def document(shard: Shard, row: int, doc_id, text, id_field: str, text_field: st
     if isinstance(doc_id, (dict, list)):
         return Record(row, None, None, f"{id_field!r} is a JSON {type(doc_id).__name__}, not a string or number")
     doc_id = _doc_id(shard, row, doc_id)
+    if (problem := _not_unicode(doc_id)) is not None:
+        return Record(row, None, None, f"{id_field!r} {problem}")
     if text is _MISSING:
         return Record(row, doc_id, None, f"no {text_field!r} field; pass --text-field to read another one")
     if text is None:
@@ -205,12 +207,18 @@ def document(shard: Shard, row: int, doc_id, text, id_field: str, text_field: st
         return Record(row, doc_id, None, f"{text_field!r} is a {type(text).__name__}, not a string")
     if not text.strip():
         return Record(row, doc_id, None, "empty text")
-    for name, value in ((text_field, text), (id_field, doc_id)):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as error:
-            return Record(row, None, None, f"{name!r} holds an invalid character ({error.reason} at {error.start})")
+    if (problem := _not_unicode(text)) is not None:
+        return Record(row, doc_id, None, f"{text_field!r} {problem}")
     return Record(row, doc_id, text)
+
+
+def _not_unicode(value: str) -> str | None:
+    """What keeps a decoded string from being written as UTF-8 (a lone surrogate from a JSON escape), if anything."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"holds an invalid character ({error.reason} at {error.start})"
+    return None
 
 
 def _doc_id(shard: Shard, row: int, value) -> str:

@@ -19,6 +19,7 @@ import boto3
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
@@ -58,13 +59,12 @@ def mention_rows(table: pa.Table) -> list[tuple]:
 def expected_rows(model_dir: str, documents: dict[str, str]) -> tuple[list[tuple], dict[tuple, float]]:
     """What ``GLiNER.predict`` finds in the documents, in this process, as rows and scores."""
     predictions = GLiNER.from_pretrained(model_dir).predict(list(documents.values()), list(LABELS), threshold=THRESHOLD)
-    scores = {
-        (doc_id, e["start"], e["end"], e["text"], e["label"]): e["score"]
+    found = [
+        ((doc_id, e["start"], e["end"], e["text"], e["label"]), e["score"])
         for doc_id, entities in zip(documents, predictions)
         for e in entities
-    }
-    rows = sorted((doc_id, e["start"], e["end"], e["text"], e["label"]) for doc_id, es in zip(documents, predictions) for e in es)
-    return rows, scores
+    ]
+    return sorted(row for row, _ in found), dict(found)
 
 
 def assert_same_as_predict(mentions: pa.Table, model_dir: str, documents: dict[str, str]) -> None:
@@ -80,7 +80,7 @@ def settings(model_dir: str, **changes) -> Settings:
 
 
 def success(output: str) -> dict:
-    fs, path = pa.fs.FileSystem.from_uri(output) if "://" in output else (pa.fs.LocalFileSystem(), output)
+    fs, path = pafs.FileSystem.from_uri(output) if "://" in output else (pafs.LocalFileSystem(), output)
     with fs.open_input_stream(f"{path}/_SUCCESS") as f:
         return json.loads(f.read())
 
@@ -158,7 +158,7 @@ def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(r
     reasons = {key: r["reason"] for key, r in errors.items()}
     assert reasons.keys() == {
         (1, None), (3, "no-text"), (4, "null-text"), (5, "number-text"), (6, "blank-text"), (7, None), (8, None),
-        (9, None), (10, "too-long"),
+        (9, "lone-surrogate"), (10, "too-long"),
     }
     assert "malformed JSON" in reasons[(1, None)]
     assert "no 'text' field" in reasons[(3, "no-text")]
@@ -167,7 +167,7 @@ def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(r
     assert reasons[(6, "blank-text")] == "empty text"
     assert "UTF-8" in reasons[(7, None)]
     assert "not an object" in reasons[(8, None)]
-    assert "invalid character" in reasons[(9, None)]
+    assert "invalid character" in reasons[(9, "lone-surrogate")]
     assert "2500 characters" in reasons[(10, "too-long")]
     assert {r["source"] for r in errors.values()} == {str(tmp_path / "in" / "a.jsonl")}
     assert_same_as_predict(pq.read_table(f"{output}/mentions"), tiny_gliner_dir, good)
