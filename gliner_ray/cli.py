@@ -12,6 +12,7 @@ from typing import Sequence
 # name: (module, its function that adds the flags, its function that runs the command, one-line help)
 COMMANDS = {
     "predict": ("gliner_ray.cli", "add_predict_arguments", "run_predict", "print the entities a model finds in texts"),
+    "extract": ("gliner_ray.pipeline", "add_extract_arguments", "run_extract", "extract entity mentions from a sharded corpus into Parquet, on Ray"),
     "evaluate": ("gliner_ray.evaluate", "add_evaluate_arguments", "run_evaluate", "score a model on NER datasets (P/R/F1)"),
     "kg": ("gliner_ray.kg", "add_kg_arguments", "run_kg", "build entity and co-occurrence tables from extracted mentions"),
 }

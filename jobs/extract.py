@@ -1,0 +1,11 @@
+"""Entry point for ``ray job submit --working-dir . -- python jobs/extract.py ...``: the flags of ``gliner-ray extract``."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gliner_ray.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(["extract", *sys.argv[1:]]))

@@ -1,0 +1,334 @@
+"""Corpus extraction on the shared local Ray cluster, with a tiny random GLiNER, real Parquet and a real S3
+endpoint (moto on loopback). Every expectation comes from ``GLiNER.predict`` run in this process, or from the
+records the test itself wrote."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+
+from gliner_ray import GLiNER
+from gliner_ray.cli import main
+from gliner_ray.pipeline import Scale, Settings, extract
+
+LABELS = ("person", "organization", "location")
+THRESHOLD = 0.3  # low: a random model then finds many mentions to compare
+REPO = Path(__file__).resolve().parent.parent
+NAMES = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "IBM", "the United Nations", "Paris", "Mount Kenya", "Oslo"]
+VERBS = ["met", "visited", "wrote to", "left", "praised", "founded a lab near"]
+
+
+def make_texts(count: int, seed: int, long_every: int = 0) -> list[str]:
+    """Sentences about named things; every ``long_every``-th text is long enough to need several model windows."""
+    rng = random.Random(seed)
+    texts = []
+    for i in range(count):
+        sentences = 60 if long_every and i % long_every == long_every - 1 else rng.randint(1, 4)
+        texts.append(" ".join(
+            f"{rng.choice(NAMES)} {rng.choice(VERBS)} {rng.choice(NAMES)} in {rng.randint(1900, 2020)}."
+            for _ in range(sentences)
+        ))
+    return texts
+
+
+def jsonl(records: list) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+def mention_rows(table: pa.Table) -> list[tuple]:
+    """Sorted (doc_id, start, end, span, label) rows: duplicates stay visible."""
+    return sorted((r["doc_id"], r["start"], r["end"], r["span"], r["label"]) for r in table.to_pylist())
+
+
+def expected_rows(model_dir: str, documents: dict[str, str]) -> tuple[list[tuple], dict[tuple, float]]:
+    """What ``GLiNER.predict`` finds in the documents, in this process, as rows and scores."""
+    predictions = GLiNER.from_pretrained(model_dir).predict(list(documents.values()), list(LABELS), threshold=THRESHOLD)
+    found = [
+        ((doc_id, e["start"], e["end"], e["text"], e["label"]), e["score"])
+        for doc_id, entities in zip(documents, predictions)
+        for e in entities
+    ]
+    return sorted(row for row, _ in found), dict(found)
+
+
+def assert_same_as_predict(mentions: pa.Table, model_dir: str, documents: dict[str, str]) -> None:
+    rows, scores = expected_rows(model_dir, documents)
+    assert len(rows) > len(documents)  # the comparison has something to compare
+    assert mention_rows(mentions) == rows
+    for r in mentions.to_pylist():
+        assert r["score"] == pytest.approx(scores[(r["doc_id"], r["start"], r["end"], r["span"], r["label"])], abs=1e-5)
+
+
+def settings(model_dir: str, **changes) -> Settings:
+    return Settings(model=model_dir, labels=LABELS, threshold=THRESHOLD, **changes)
+
+
+def success(output: str) -> dict:
+    fs, path = pafs.FileSystem.from_uri(output) if "://" in output else (pafs.LocalFileSystem(), output)
+    with fs.open_input_stream(f"{path}/_SUCCESS") as f:
+        return json.loads(f.read())
+
+
+def s3_listing(bucket: str, prefix: str) -> dict[str, str]:
+    """key -> ETag of the objects under ``prefix``."""
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+
+
+# ---- S3 in, S3 out ------------------------------------------------------------------------------------------
+def test_jsonl_shards_on_s3_give_the_mentions_of_predict_and_a_rerun_adds_nothing(ray_cluster, s3_bucket, tiny_gliner_dir):
+    s3 = boto3.client("s3")
+    documents = {}
+    for shard, texts in enumerate([make_texts(9, seed=1, long_every=4), make_texts(7, seed=2), make_texts(5, seed=3)]):
+        records = [{"id": f"s{shard}-{i}", "text": text} for i, text in enumerate(texts)]
+        documents.update({r["id"]: r["text"] for r in records})
+        s3.put_object(Bucket=s3_bucket, Key=f"corpus/part-{shard}.jsonl", Body=jsonl(records))
+    output = f"s3://{s3_bucket}/out"
+
+    first = extract(f"s3://{s3_bucket}/corpus", output, settings(tiny_gliner_dir), Scale(chunk_size=4))
+
+    mentions = pq.read_table(f"{output}/mentions")
+    assert mentions.schema.remove_metadata() == pa.schema(
+        [("doc_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("span", pa.string()),
+         ("label", pa.string()), ("score", pa.float32())]
+    )
+    assert_same_as_predict(mentions, tiny_gliner_dir, documents)
+    assert max(len(text.split()) for text in documents.values()) > 384  # windowing took part
+    metadata = json.loads(mentions.schema.metadata[b"gliner_ray"])
+    assert metadata == {"model": tiny_gliner_dir, "labels": list(LABELS), "threshold": THRESHOLD, "flat_ner": True, "multi_label": False}
+    assert success(output) == first
+    assert (first["documents"], first["failed"], first["mentions"]) == (len(documents), 0, mentions.num_rows)
+    assert (first["model"], first["labels"], first["threshold"]) == (tiny_gliner_dir, list(LABELS), THRESHOLD)
+    assert not s3_listing(s3_bucket, "out/_tmp/")
+
+    # Re-run: nothing left to do, no file rewritten.
+    files = s3_listing(s3_bucket, "out/mentions/")
+    again = extract(f"s3://{s3_bucket}/corpus", output, settings(tiny_gliner_dir), Scale(chunk_size=4))
+    assert (again["shards_processed"], again["documents_processed"]) == (0, 0)
+    assert (again["documents"], again["mentions"]) == (first["documents"], first["mentions"])
+    assert s3_listing(s3_bucket, "out/mentions/") == files
+    assert mention_rows(pq.read_table(f"{output}/mentions")) == mention_rows(mentions)
+
+    # Other settings over the same output are refused, not mixed in.
+    with pytest.raises(ValueError, match="other settings.*threshold"):
+        extract(f"s3://{s3_bucket}/corpus", output, Settings(model=tiny_gliner_dir, labels=LABELS, threshold=0.4))
+
+
+# ---- bad records ---------------------------------------------------------------------------------------------
+def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(ray_cluster, tmp_path, tiny_gliner_dir):
+    good = dict(zip([f"g{i}" for i in range(6)], make_texts(6, seed=4)))
+    lines = [
+        json.dumps({"id": "g0", "text": good["g0"]}).encode(),
+        b'{"id": "broken", "text": "no closing quote}',
+        json.dumps({"id": "g1", "text": good["g1"]}).encode(),
+        json.dumps({"id": "no-text", "body": "elsewhere"}).encode(),
+        json.dumps({"id": "null-text", "text": None}).encode(),
+        json.dumps({"id": "number-text", "text": 42}).encode(),
+        json.dumps({"id": "blank-text", "text": "  \n "}).encode(),
+        b'{"id": "bad-bytes", "text": "caf\xe9"}',
+        b'["not", "an", "object"]',
+        b'{"id": "lone-surrogate", "text": "a \\ud800 b"}',
+        json.dumps({"id": "too-long", "text": "word " * 500}).encode(),
+        json.dumps({"id": "g2", "text": good["g2"]}).encode(),
+    ]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (tmp_path / "in" / "b.jsonl").write_bytes(jsonl([{"id": k, "text": good[k]} for k in ("g3", "g4", "g5")]))
+    output = str(tmp_path / "out")
+
+    summary = extract(str(tmp_path / "in"), output, settings(tiny_gliner_dir, max_chars=1000), Scale(actors=(1, 1), chunk_size=3))
+
+    errors = {(r["row"], r["doc_id"]): r for r in pq.read_table(f"{output}/errors").to_pylist()}
+    reasons = {key: r["reason"] for key, r in errors.items()}
+    assert reasons.keys() == {
+        (1, None), (3, "no-text"), (4, "null-text"), (5, "number-text"), (6, "blank-text"), (7, None), (8, None),
+        (9, "lone-surrogate"), (10, "too-long"),
+    }
+    assert "malformed JSON" in reasons[(1, None)]
+    assert "no 'text' field" in reasons[(3, "no-text")]
+    assert "null" in reasons[(4, "null-text")]
+    assert "int" in reasons[(5, "number-text")]
+    assert reasons[(6, "blank-text")] == "empty text"
+    assert "UTF-8" in reasons[(7, None)]
+    assert "not an object" in reasons[(8, None)]
+    assert "invalid character" in reasons[(9, "lone-surrogate")]
+    assert "2500 characters" in reasons[(10, "too-long")]
+    assert {r["source"] for r in errors.values()} == {str(tmp_path / "in" / "a.jsonl")}
+    assert_same_as_predict(pq.read_table(f"{output}/mentions"), tiny_gliner_dir, good)
+    assert (summary["documents"], summary["failed"]) == (len(good) + len(errors), len(errors))
+
+
+# ---- Parquet and plain text from a local directory ----------------------------------------------------------
+def test_parquet_shards_with_their_own_columns(ray_cluster, tmp_path, tiny_gliner_dir):
+    texts = make_texts(10, seed=5, long_every=5)
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"key": [f"p{i}" for i in range(6)], "body": texts[:6]}), tmp_path / "in" / "0.parquet")
+    pq.write_table(pa.table({"key": ["p6", "p7", "p8", "p9", "null"], "body": texts[6:] + [None]}), tmp_path / "in" / "1.parquet")
+    (tmp_path / "in" / "_SUCCESS").write_text("{}")  # a marker file of whatever wrote the input: not a shard
+    output = str(tmp_path / "out")
+
+    summary = extract(str(tmp_path / "in"), output, settings(tiny_gliner_dir, id_field="key", text_field="body"), Scale(actors=(1, 1)))
+
+    mentions = pq.read_table(f"{output}/mentions")
+    assert_same_as_predict(mentions, tiny_gliner_dir, {f"p{i}": t for i, t in enumerate(texts)})
+    assert len(pd.read_parquet(f"{output}/mentions")) == mentions.num_rows
+    assert duckdb.sql(f"select count(*) from read_parquet('{output}/mentions/*.parquet')").fetchall() == [(mentions.num_rows,)]
+    errors = pq.read_table(f"{output}/errors").to_pylist()
+    assert errors == [{"source": str(tmp_path / "in" / "1.parquet"), "row": 4, "doc_id": "null", "reason": "'body' is null"}]
+    assert (summary["documents"], summary["failed"], summary["shards"]) == (11, 1, 2)
+
+
+def test_plain_text_files_are_one_document_each_named_by_path(ray_cluster, tmp_path, tiny_gliner_dir):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    documents = {}
+    for i, text in enumerate(make_texts(4, seed=6, long_every=2)):
+        path = tmp_path / "in" / ("sub" if i % 2 else "") / f"doc{i}.txt"
+        path.write_text(text, encoding="utf-8")
+        documents[str(path)] = text
+    (tmp_path / "in" / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (tmp_path / "in" / "empty.txt").write_text("")
+    output = str(tmp_path / "in" / "extracted")  # inside the input: never read back as input
+
+    summary = extract(f"{tmp_path}/in", output, settings(tiny_gliner_dir), Scale(actors=(1, 2)))
+
+    assert_same_as_predict(pq.read_table(f"{output}/mentions"), tiny_gliner_dir, documents)
+    errors = {r["source"]: r["reason"] for r in pq.read_table(f"{output}/errors").to_pylist()}
+    assert errors.keys() == {str(tmp_path / "in" / "latin1.txt"), str(tmp_path / "in" / "empty.txt")}
+    assert "UTF-8" in errors[str(tmp_path / "in" / "latin1.txt")]
+    assert errors[str(tmp_path / "in" / "empty.txt")] == "empty text"
+    assert summary["shards"] == 6
+    assert extract(f"{tmp_path}/in", output, settings(tiny_gliner_dir))["shards"] == 6
+
+
+# ---- crashes ---------------------------------------------------------------------------------------------------
+def write_corpus(directory: Path, shards: int, docs_per_shard: int, seed: int) -> dict[str, str]:
+    directory.mkdir(parents=True)
+    documents = {}
+    for shard in range(shards):
+        records = [{"id": f"{shard}-{i}", "text": t} for i, t in enumerate(make_texts(docs_per_shard, seed + shard, long_every=3))]
+        (directory / f"part-{shard:02d}.jsonl").write_bytes(jsonl(records))
+        documents.update({r["id"]: r["text"] for r in records})
+    return documents
+
+
+def start_job(corpus: Path, output: Path, model_dir: str, *flags: str) -> subprocess.Popen:
+    """``gliner-ray extract`` as its own driver process, on the test's Ray cluster."""
+    import ray
+
+    command = [
+        sys.executable, "-m", "gliner_ray.cli", "extract", "--input", str(corpus), "--output", str(output),
+        "--model", model_dir, "--labels", ",".join(LABELS), "--threshold", str(THRESHOLD),
+        "--address", ray.get_runtime_context().gcs_address, *flags,
+    ]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, job: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if job.poll() is not None:
+            pytest.fail(f"the job ended (code {job.returncode}) before the test could step in:\n{job.stdout.read()[-3000:]}")
+        if time.time() > deadline:
+            job.kill()
+            pytest.fail("timed out waiting for the job")
+        time.sleep(0.05)
+
+
+def test_killed_job_then_rerun_is_complete_without_duplicates(ray_cluster, tmp_path, tiny_gliner_dir):
+    documents = write_corpus(tmp_path / "in", shards=8, docs_per_shard=8, seed=10)
+    output = tmp_path / "out"
+    job = start_job(tmp_path / "in", output, tiny_gliner_dir, "--actors", "1", "--chunk-size", "4")
+    wait_for(lambda: any((output / "_progress").glob("shard-*.json")), job)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    finished = len(list((output / "_progress").glob("shard-*.json")))
+    assert not (output / "_SUCCESS").exists() and finished < 8  # it really was cut short
+
+    rerun = extract(str(tmp_path / "in"), str(output), settings(tiny_gliner_dir), Scale(actors=(1, 1), chunk_size=4))
+
+    assert rerun["shards_processed"] == 8 - finished
+    assert_same_as_predict(pq.read_table(output / "mentions"), tiny_gliner_dir, documents)
+    assert not (output / "_tmp").exists()
+
+
+def test_killed_model_actor_is_restarted_and_the_output_is_complete_without_duplicates(ray_cluster, tmp_path, tiny_gliner_dir):
+    import ray
+
+    documents = write_corpus(tmp_path / "in", shards=8, docs_per_shard=8, seed=30)
+    output = tmp_path / "out"
+    result: dict = {}
+
+    def run() -> None:  # the driver, in a thread of this process: the test kills only the model actor
+        try:
+            result["summary"] = extract(str(tmp_path / "in"), str(output), settings(tiny_gliner_dir), Scale(actors=(1, 1), chunk_size=4))
+        except BaseException as error:  # re-raised below, in the test's thread
+            result["error"] = error
+
+    def model_actors() -> dict:
+        # The GCS's actor table (the public state API needs the dashboard, which the test cluster runs without).
+        return {k: a for k, a in ray._private.state.actors().items() if "ScoreChunks" in a["ActorClassName"]}
+
+    known = set(model_actors())
+    driver = threading.Thread(target=run)
+    driver.start()
+    deadline = time.time() + 120
+    while not (any((output / "_tmp").glob("*/*.parquet")) and any(a["State"] == "ALIVE" for k, a in model_actors().items() if k not in known)):
+        assert driver.is_alive() and time.time() < deadline, f"the run ended or stalled before the actor could be killed: {result}"
+        time.sleep(0.05)
+    killed = next(a for k, a in model_actors().items() if k not in known and a["State"] == "ALIVE")
+    os.kill(killed["Pid"], signal.SIGKILL)
+    driver.join(timeout=180)
+
+    assert "error" not in result and not driver.is_alive(), result
+    assert model_actors()[killed["ActorID"]]["NumRestarts"] >= 1
+    assert result["summary"]["shards_processed"] == 8 and len(list((output / "_progress").glob("shard-*.json"))) == 8
+    assert_same_as_predict(pq.read_table(output / "mentions"), tiny_gliner_dir, documents)
+
+
+# ---- bad arguments fail before any work ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--input", "{tmp}/nothing-here"], "no input files matched"),
+        (["--input", "{tmp}/in/*.csv"], "no input files matched"),
+        (["--input", "{tmp}/in/notes.xml"], "cannot tell the format"),
+        (["--input", "{tmp}/mixed"], "mixes input formats"),
+        (["--input", "{tmp}/in", "--format", "xml"], "invalid choice"),
+        (["--input", "s3://no-such-bucket/corpus"], "no input files matched s3://no-such-bucket/corpus"),
+        (["--output", "s3://no-such-bucket/out"], "bucket 'no-such-bucket'"),
+        (["--labels", " , "], "no entity types given"),
+        (["--model", "{tmp}/in"], "is not a GLiNER checkpoint"),
+        (["--threshold", "1.5"], "--threshold must lie strictly between 0 and 1"),
+    ],
+)
+def test_bad_arguments_fail_fast_with_a_message(s3_endpoint, tmp_path, tiny_gliner_dir, capsys, flags, message):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "in" / "notes.xml").write_text("<x/>")
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "a.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "mixed" / "b.txt").write_text("x")
+    given = dict(zip(["--input", "--output", "--model", "--labels"], [f"{tmp_path}/in/a.jsonl", f"{tmp_path}/out", tiny_gliner_dir, "person"]))
+    given.update(zip(flags[::2], (f.format(tmp=tmp_path) for f in flags[1::2])))
+
+    with pytest.raises(SystemExit) if message == "invalid choice" else contextlib.nullcontext():
+        code = main(["extract", *[x for pair in given.items() for x in pair]])
+        assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
