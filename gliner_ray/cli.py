@@ -19,13 +19,15 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="gliner-ray", description="Open-type NER (GLiNER) at corpus scale, on Ray.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, add_arguments, run, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        module = importlib.import_module(module_name)
-        getattr(module, add_arguments)(sub)
-        sub.set_defaults(run=getattr(module, run))
+        if argv and argv[0] == name:  # import only the chosen command: each module pulls in Ray or torch
+            module = importlib.import_module(module_name)
+            getattr(module, add_arguments)(sub)
+            sub.set_defaults(run=getattr(module, run))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
