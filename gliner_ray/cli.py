@@ -12,6 +12,7 @@ from typing import Sequence
 # name: (module, its function that adds the flags, its function that runs the command, one-line help)
 COMMANDS = {
     "predict": ("gliner_ray.cli", "add_predict_arguments", "run_predict", "print the entities a model finds in texts"),
+    "train": ("gliner_ray.train", "add_train_arguments", "run_train", "train or fine-tune GLiNER on Ray Train (resumable)"),
 }
 
 
