@@ -209,8 +209,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(settings.seed + 1000 * rank + step)  # dropout differs per worker and per resumed attempt
 
     model = ray.train.torch.prepare_model(gliner.model)
-    optimizer = torch.optim.AdamW(parameter_groups(gliner.model, settings.lr_encoder, settings.lr_other,
-                                                   settings.weight_decay))
+    groups = parameter_groups(gliner.model, settings.lr_encoder, settings.lr_other, settings.weight_decay)
+    optimizer = torch.optim.AdamW(groups, fused=True)  # one kernel for all tensors: ~7x faster than foreach on CPU
     scheduler = warmup_cosine(optimizer, settings.steps, settings.warmup_ratio)
     if "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
@@ -223,6 +223,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         metrics.add({"step": 0, **timed_eval(gliner, eval_examples, settings.eval_threshold)})
         gliner.model.train()
 
+    log.info("worker %d/%d on %s with %d torch threads, starting at step %d", rank, world, device,
+             torch.get_num_threads(), step)
     shard = ray.train.get_dataset_shard("train")
     losses, cut_examples, window_start, epoch = [], 0, time.perf_counter(), 0
     model.train()
