@@ -143,6 +143,10 @@ def parameter_groups(model: torch.nn.Module, lr_encoder: float, lr_other: float,
     ]
 
 
+def group_lr(optimizer: torch.optim.Optimizer, name: str) -> float:
+    return next(g["lr"] for g in optimizer.param_groups if g["name"] == name)
+
+
 def warmup_cosine(optimizer: torch.optim.Optimizer, steps: int, warmup_ratio: float):
     """Linear warm-up over ``warmup_ratio`` of the steps, then cosine decay to 0."""
     from transformers import get_cosine_schedule_with_warmup
@@ -180,8 +184,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    from .gliner import GLiNER
-
     settings = TrainSettings(**config["settings"])
     eval_examples: list[Example] = config["eval_examples"]
     context = ray.train.get_context()
@@ -189,21 +191,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     torch.manual_seed(settings.seed)  # the same fresh head on every worker (DDP also broadcasts rank 0's)
 
-    checkpoint = ray.train.get_checkpoint()
-    state: dict[str, Any] = {"step": 0}
-    history: list[dict] = []
-    if checkpoint is not None:
-        with checkpoint.as_directory() as path:
-            gliner = GLiNER.from_pretrained(Path(path) / "model", device="cpu")
-            state = torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=True)
-            history = read_jsonl(Path(path) / METRICS_FILE)
-        history.append({"step": state["step"], "resumed": True})
-    elif settings.init is not None:
-        gliner = GLiNER.from_pretrained(settings.init, device="cpu")
-    else:
-        gliner = GLiNER.from_backbone(settings.backbone, hidden_size=settings.hidden_size, max_width=settings.max_width,
-                                      dropout=settings.dropout, max_len=settings.max_len, device="cpu")
-    gliner.config.max_types = settings.max_types
+    gliner, state, history = restore_or_build(settings, ray.train.get_checkpoint())
     freeze_unused(gliner.model)
     step = state["step"]
     torch.manual_seed(settings.seed + 1000 * rank + step)  # dropout differs per worker and per resumed attempt
@@ -257,7 +245,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             elapsed = time.perf_counter() - window_start
             record = {
                 "step": step, "epoch": epoch, "loss": sum(losses) / len(losses),
-                "lr_encoder": scheduler.get_last_lr()[0], "lr_other": scheduler.get_last_lr()[-1],
+                "lr_encoder": group_lr(optimizer, "encoder"), "lr_other": group_lr(optimizer, "other"),
                 "sentences_per_s": len(losses) * settings.batch_size * world / elapsed, "cut_examples": cut_examples,
             }
             losses = []
@@ -268,6 +256,26 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             window_start = time.perf_counter()
             if is_last:
                 break
+
+
+def restore_or_build(settings: TrainSettings, checkpoint) -> tuple[Any, dict[str, Any], list[dict]]:
+    """The GLiNER to train, the trainer state (step, optimizer, schedule) and the metrics so far: from the
+    latest checkpoint when Ray Train has one (a restart or a re-run), else fresh from --init or --backbone."""
+    from .gliner import GLiNER
+
+    if checkpoint is not None:
+        with checkpoint.as_directory() as path:
+            gliner = GLiNER.from_pretrained(Path(path) / "model", device="cpu")
+            state = torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=True)
+            history = read_jsonl(Path(path) / METRICS_FILE)
+        return gliner, state, [*history, {"step": state["step"], "resumed": True}]
+    if settings.init is not None:
+        gliner = GLiNER.from_pretrained(settings.init, device="cpu")
+    else:
+        gliner = GLiNER.from_backbone(settings.backbone, hidden_size=settings.hidden_size, max_width=settings.max_width,
+                                      dropout=settings.dropout, max_len=settings.max_len, device="cpu")
+    gliner.config.max_types = settings.max_types
+    return gliner, {"step": 0}, []
 
 
 def freeze_unused(model: torch.nn.Module) -> None:
