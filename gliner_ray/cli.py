@@ -13,6 +13,7 @@ from typing import Sequence
 COMMANDS = {
     "predict": ("gliner_ray.cli", "add_predict_arguments", "run_predict", "print the entities a model finds in texts"),
     "extract": ("gliner_ray.pipeline", "add_extract_arguments", "run_extract", "extract entity mentions from a sharded corpus into Parquet, on Ray"),
+    "train": ("gliner_ray.train", "add_train_arguments", "run_train", "train or fine-tune GLiNER on Ray Train (resumable)"),
     "evaluate": ("gliner_ray.evaluate", "add_evaluate_arguments", "run_evaluate", "score a model on NER datasets (P/R/F1)"),
     "kg": ("gliner_ray.kg", "add_kg_arguments", "run_kg", "build entity and co-occurrence tables from extracted mentions"),
 }

@@ -1,0 +1,157 @@
+"""From annotated examples to training batches: cleaning, negative types, the span x type label tensor.
+
+A training row is the usual GLiNER input (``<<ENT>> t1 <<ENT>> t2 … <<SEP>> words``) whose prompt holds the
+example's own types mixed with negative types taken from the other examples of the batch, and whose target
+is a (words, widths, types) tensor with a 1 at (start, end - start, type) for every annotated span.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .data import Example
+from .encoding import Batch, PromptTokenizer
+from .model import span_mask
+
+log = logging.getLogger(__name__)
+
+
+def clean_examples(
+    examples: Sequence[Example], max_len: int, max_width: int, what: str = "training data"
+) -> tuple[list[Example], Counter]:
+    """Examples the model can learn from, and a count of what was skipped or cut and why.
+
+    Spans out of range, inverted, with an empty label or wider than ``max_width`` words are dropped; texts
+    longer than ``max_len`` words are cut (with the spans past the cut); examples without words are skipped.
+    One warning names the counts and a few offenders, so nothing is lost silently.
+    """
+    kept, problems, samples = [], Counter(), []
+
+    def note(problem: str, index: int, detail: object) -> None:
+        problems[problem] += 1
+        if len(samples) < 5:
+            samples.append(f"example {index}: {problem} {detail}")
+
+    for index, example in enumerate(examples):
+        words = list(example.words)
+        if not words:
+            note("no words", index, "")
+            continue
+        if len(words) > max_len:
+            note(f"longer than max_len={max_len} words (cut)", index, f"({len(words)} words)")
+            words = words[:max_len]
+        spans = []
+        for start, end, label in example.spans:
+            if not isinstance(label, str) or not label.strip():
+                note("span with an empty label", index, (start, end, label))
+            elif not 0 <= start <= end or end >= len(example.words):
+                note("span out of range or inverted", index, (start, end, label))
+            elif end >= len(words):
+                note("span past the max_len cut", index, (start, end, label))
+            elif end - start >= max_width:
+                note(f"span wider than max_width={max_width} words", index, (start, end, label))
+            else:
+                spans.append((start, end, label))
+        kept.append(Example(words, spans))
+    if problems:
+        summary = ", ".join(f"{count} x {problem}" for problem, count in problems.most_common())
+        log.warning("%s: %s; e.g. %s", what, summary, "; ".join(samples))
+    return kept, problems
+
+
+def choose_types(own: Sequence[str], others: Sequence[str], max_types: int, rng: random.Random) -> list[str]:
+    """The prompt of one training example (the paper's recipe).
+
+    Its own types plus as many negative types drawn from ``others`` (the other examples' types), so about
+    half the prompt is negative; shuffled; then a random number of up to half of them dropped, so the model
+    sees prompts of varied length; at most ``max_types``. A dropped own type makes its spans unlabelled.
+    """
+    own = list(dict.fromkeys(own))
+    own_set = set(own)
+    pool = [t for t in dict.fromkeys(others) if t not in own_set]
+    types = own + rng.sample(pool, min(len(pool), max(len(own), 1)))
+    rng.shuffle(types)
+    dropped = rng.randint(0, len(types) // 2)
+    return types[: min(len(types) - dropped, max_types)]
+
+
+def span_labels(spans: Sequence[Sequence[tuple[int, int, str]]], types: Sequence[Sequence[str]],
+                num_words: int, max_width: int) -> torch.Tensor:
+    """(B, num_words, max_width, C) float targets: [b, start, end - start, t] = 1 for each span whose label is
+    type t of row b's prompt. Spans whose label is not in the prompt stay 0 (negatives for every type)."""
+    num_types = max(1, max(map(len, types)))
+    labels = torch.zeros(len(spans), num_words, max_width, num_types)
+    for b, (row_spans, row_types) in enumerate(zip(spans, types)):
+        index = {t: k for k, t in enumerate(row_types)}
+        for start, end, label in row_spans:
+            if not (0 <= start <= end < num_words and end - start < max_width):
+                raise ValueError(f"span {(start, end, label)} does not fit {num_words} words x width {max_width}")
+            if label in index:
+                labels[b, start, end - start, index[label]] = 1.0
+    return labels
+
+
+def valid_pairs(batch: Batch, num_words: int, max_width: int) -> torch.Tensor:
+    """(B, W, K, C) bool: span inside its text and type inside its prompt (the pairs the loss counts)."""
+    spans = span_mask(batch.word_counts, num_words, max_width)
+    num_types = batch.type_index.shape[1]
+    types = torch.arange(num_types) < batch.type_counts.view(-1, 1)
+    return spans.unsqueeze(-1) & types.view(-1, 1, 1, num_types)
+
+
+@dataclass
+class TrainingBatch:
+    inputs: Batch
+    labels: torch.Tensor  # (B, W, K, C)
+    valid: torch.Tensor  # (B, W, K, C) bool
+    cut_examples: int  # examples shortened to fit the encoder's token limit beside their prompt
+    cut_spans: int  # spans lost to that
+
+
+class BatchBuilder:
+    """Turns a list of clean examples into model inputs and targets, drawing negative types from the batch."""
+
+    def __init__(self, prompt_tokenizer: PromptTokenizer, max_width: int, max_types: int, seed: int):
+        self.prompt_tokenizer = prompt_tokenizer
+        self.max_width = max_width
+        self.max_types = max_types
+        self.rng = random.Random(seed)
+
+    def __call__(self, examples: Sequence[Example]) -> TrainingBatch:
+        own_types = [[label for _, _, label in ex.spans] for ex in examples]
+        prompts, texts, spans, types = [], [], [], []
+        cut_examples = cut_spans = 0
+        for i, example in enumerate(examples):
+            others = [t for j, labels in enumerate(own_types) if j != i for t in labels]
+            row_types = choose_types(own_types[i], others, self.max_types, self.rng)
+            words = self.prompt_tokenizer.word_token_ids(example.words)
+            keep = self._words_that_fit(words, row_types)
+            row_spans = [s for s in example.spans if s[1] < keep]
+            if keep < len(words):
+                cut_examples += 1
+                cut_spans += len(example.spans) - len(row_spans)
+            prompts.append(self.prompt_tokenizer.prompt_token_ids(row_types))
+            texts.append(words[:keep])
+            spans.append(row_spans)
+            types.append(row_types)
+        inputs = self.prompt_tokenizer.collate(prompts, texts)
+        num_words = inputs.word_index.shape[1]
+        labels = span_labels(spans, types, num_words, self.max_width)
+        valid = valid_pairs(inputs, num_words, self.max_width)
+        return TrainingBatch(inputs, labels, valid, cut_examples, cut_spans)
+
+    def _words_that_fit(self, words: list[list[int]], types: Sequence[str]) -> int:
+        """How many leading words fit in the encoder beside this prompt."""
+        budget = self.prompt_tokenizer.text_token_budget(types)
+        used = 0
+        for k, ids in enumerate(words):
+            used += len(ids)
+            if used > budget:
+                return k
+        return len(words)

@@ -1,0 +1,311 @@
+"""Training: the recipe's pieces checked by hand or against the reference library, then real Ray Train runs
+(two gloo workers, a tiny BERT) that learn, resume from their checkpoint, and survive a killed worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pytest
+import torch
+
+from gliner_ray.batching import BatchBuilder, choose_types, clean_examples, span_labels
+from gliner_ray.data import Example
+from gliner_ray.train import (
+    TrainSettings, parameter_groups, span_loss, train, warmup_cosine,
+)
+
+NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Oscar"]
+FILLER = "the a of and saw met with gave took to from in on at by for".split()
+
+
+def synthetic_task(seed: int, count: int) -> list[Example]:
+    """Sentences of filler words, numbers and first names; every name is a "person"."""
+    rng = random.Random(seed)
+    examples = []
+    for _ in range(count):
+        words, spans = [], []
+        for _ in range(rng.randint(4, 12)):
+            draw = rng.random()
+            if draw < 0.15:
+                spans.append((len(words), len(words), "person"))
+                words.append(rng.choice(NAMES))
+            else:
+                words.append(str(rng.randint(0, 9999)) if draw < 0.3 else rng.choice(FILLER))
+        examples.append(Example(words, spans))
+    return examples
+
+
+def metrics_of(output: str) -> list[dict]:
+    fs, path = pafs.FileSystem.from_uri(output if "://" in output else os.path.abspath(output))
+    with fs.open_input_stream(path + "/metrics.jsonl") as f:
+        return [json.loads(line) for line in f.read().decode().splitlines()]
+
+
+# ---- the recipe's pieces ---------------------------------------------------------------------------------
+def test_span_labels_mark_each_span_at_start_width_and_prompt_type():
+    spans = [[(0, 1, "person"), (3, 3, "city"), (2, 2, "dropped")], [(1, 1, "city")]]
+    types = [["city", "person"], ["city"]]
+    labels = span_labels(spans, types, num_words=5, max_width=3)
+    assert labels.shape == (2, 5, 3, 2)
+    expected = torch.zeros(2, 5, 3, 2)
+    expected[0, 0, 1, 1] = 1  # words 0..1, width 1, "person" is the prompt's second type
+    expected[0, 3, 0, 0] = 1  # word 3, "city" first; the span typed "dropped" is not in the prompt: no target
+    expected[1, 1, 0, 0] = 1
+    assert torch.equal(labels, expected)
+    with pytest.raises(ValueError, match="does not fit"):
+        span_labels([[(4, 6, "city")]], [["city"]], num_words=5, max_width=3)
+
+
+def test_negative_types_come_from_the_batch_make_about_half_the_prompt_and_vary():
+    rng = random.Random(0)
+    own, others = ["person", "city"], ["drug", "gene", "river", "person", "song", "law", "planet"]
+    negative_share, orders, lengths = [], set(), set()
+    for _ in range(2000):
+        types = choose_types(own, others, max_types=25, rng=rng)
+        assert len(types) == len(set(types)) and set(types) <= set(own) | set(others)
+        assert len(types) >= 2  # of the 4 drawn (2 own + 2 negatives), at most half are dropped
+        negative_share.append(sum(t not in own for t in types) / len(types))
+        orders.add(tuple(types))
+        lengths.add(len(types))
+    assert 0.4 < sum(negative_share) / len(negative_share) < 0.6
+    assert lengths == {2, 3, 4} and len(orders) > 50
+    many = [f"type {i}" for i in range(40)]
+    assert all(len(choose_types(many, many, max_types=25, rng=rng)) <= 25 for _ in range(50))
+    assert choose_types([], [], max_types=25, rng=rng) == []
+
+
+def test_batch_builder_aligns_targets_with_prompts_and_masks_padding(tiny_gliner_dir):
+    from gliner_ray import GLiNER
+
+    model = GLiNER.from_pretrained(tiny_gliner_dir, device="cpu")
+    examples = [Example(["Ada", "Lovelace", "wrote", "notes"], [(0, 1, "person")]),
+                Example(["Paris", "."], [(0, 0, "city")])]
+    batch = BatchBuilder(model.prompt_tokenizer, model.config.max_width, max_types=25, seed=1)(examples)
+    assert batch.labels.shape == batch.valid.shape == (2, 4, 12, batch.inputs.type_index.shape[1])
+    assert batch.inputs.word_counts.tolist() == [4, 2]
+    # every positive sits on a valid pair, and only the annotated spans are positive
+    assert not (batch.labels.bool() & ~batch.valid).any()
+    positives = {(b, w, k) for b, w, k, _ in batch.labels.nonzero().tolist()}
+    assert positives <= {(0, 0, 1), (1, 0, 0)}
+    # padding: the second text has 2 words, so its spans starting at word 2 or ending past word 1 are invalid
+    types_of_second = int(batch.inputs.type_counts[1])
+    assert not batch.valid[1, 2:].any() and not batch.valid[1, 1, 1:].any() and not batch.valid[1, 0, 2:].any()
+    assert batch.valid[1, 0, :2, :types_of_second].all() and batch.valid[1, 1, 0, :types_of_second].all()
+    for row in range(2):
+        assert not batch.valid[row, ..., int(batch.inputs.type_counts[row]):].any()
+    logits = model.model(**batch.inputs.model_inputs())
+    assert logits.shape == batch.labels.shape
+
+
+def test_batch_builder_cuts_texts_that_overflow_the_encoder_and_counts_them(tiny_gliner_dir):
+    from gliner_ray import GLiNER
+
+    model = GLiNER.from_pretrained(tiny_gliner_dir, device="cpu")
+    words = ["antidisestablishmentarianism"] * 200  # many sub-tokens each: far past 512 tokens
+    batch = BatchBuilder(model.prompt_tokenizer, max_width=12, max_types=25, seed=0)(
+        [Example(words, [(0, 0, "idea"), (199, 199, "idea")])])
+    assert batch.cut_examples == 1 and batch.cut_spans == 1
+    assert batch.inputs.input_ids.shape[1] <= model.prompt_tokenizer.max_tokens
+    assert batch.labels.sum() <= 1
+
+
+def test_clean_examples_skips_and_counts_bad_data_with_one_warning(caplog):
+    examples = [
+        Example(["a", "b", "c"], [(0, 0, "x"), (2, 1, "inverted"), (1, 5, "past end"), (1, 1, " ")]),
+        Example([], []),
+        Example(["w"] * 10, [(0, 1, "x"), (7, 8, "after cut"), (0, 4, "too wide")]),
+    ]
+    with caplog.at_level(logging.WARNING, logger="gliner_ray.batching"):
+        kept, problems = clean_examples(examples, max_len=6, max_width=3)
+    assert [ex.spans for ex in kept] == [[(0, 0, "x")], [(0, 1, "x")]]
+    assert len(kept[1].words) == 6
+    assert problems == {"span out of range or inverted": 2, "span with an empty label": 1, "no words": 1,
+                        "longer than max_len=6 words (cut)": 1, "span past the max_len cut": 1,
+                        "span wider than max_width=3 words": 1}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "no words" in warnings[0].getMessage()
+
+
+def test_loss_matches_the_reference_focal_loss_and_masks_invalid_pairs():
+    from gliner.modeling.loss_functions import focal_loss_with_logits
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 3, 4) * 3
+    labels = (torch.rand(2, 5, 3, 4) < 0.1).float()
+    valid = torch.rand(2, 5, 3, 4) < 0.7
+    for alpha, gamma in ((-1.0, 0.0), (0.75, 2.0)):
+        reference = (focal_loss_with_logits(logits, labels, alpha=alpha, gamma=gamma) * valid).sum()
+        ours = span_loss(logits, labels, valid, "sum", alpha, gamma)
+        assert torch.allclose(ours, reference, rtol=1e-4)
+    # invalid pairs do not count, whatever their logits
+    noisy = logits.masked_fill(~valid, 100.0)
+    assert torch.allclose(span_loss(noisy, labels, valid), span_loss(logits, labels, valid))
+    mean = span_loss(logits, labels, valid, "mean")
+    assert torch.allclose(mean, span_loss(logits, labels, valid) / valid.any(-1).sum())
+
+
+def test_optimizer_groups_and_schedule(tiny_gliner_dir):
+    from gliner_ray import GLiNER
+
+    model = GLiNER.from_pretrained(tiny_gliner_dir, device="cpu").model
+    groups = parameter_groups(model, lr_encoder=1e-5, lr_other=5e-5, weight_decay=0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    grouped = [names[id(p)] for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(names.values())  # each parameter exactly once
+    for group in groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            assert group["lr"] == (1e-5 if name.startswith("encoder.") else 5e-5)
+            assert group["weight_decay"] == (0.0 if "bias" in name or "LayerNorm" in name else 0.01)
+    optimizer = torch.optim.AdamW(groups)
+    schedule = warmup_cosine(optimizer, steps=100, warmup_ratio=0.1)
+    lrs = []
+    for _ in range(100):
+        lrs.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    assert lrs[0] == 0 and lrs[5] == pytest.approx(0.5e-5) and lrs[10] == pytest.approx(1e-5)
+    assert lrs[55] == pytest.approx(0.5e-5) and lrs[99] < 1e-8
+
+
+def test_bad_settings_and_unusable_data_fail_before_any_worker_starts(tmp_path, tiny_bert_dir):
+    settings = TrainSettings(output=str(tmp_path), backbone=tiny_bert_dir, batch_size=4, workers=2)
+    with pytest.raises(ValueError, match="no usable training examples among 2"):
+        train([Example([], []), Example([], [(0, 0, "x")])], [], settings)
+    with pytest.raises(ValueError, match="cannot fill one batch of 4 on each of 2 workers"):
+        train(synthetic_task(0, 7), [], settings)
+    with pytest.raises(ValueError, match="exactly one of --backbone"):
+        train(synthetic_task(0, 8), [], TrainSettings(output=str(tmp_path)))
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_refuses_an_unknown_format(capsys):
+    from gliner_ray.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--train", "x.jsonl", "--format", "csv", "--backbone", "b", "--output", "o"])
+    assert exit_info.value.code == 2 and "invalid choice: 'csv'" in capsys.readouterr().err
+
+
+# ---- real runs on Ray Train ------------------------------------------------------------------------------
+def tiny_settings(output: str, backbone: str, **overrides) -> TrainSettings:
+    values = dict(output=output, backbone=backbone, hidden_size=32, dropout=0.1, workers=2, batch_size=8,
+                  lr_encoder=1e-3, lr_other=3e-3, log_every=10, eval_every=40, checkpoint_every=20)
+    return TrainSettings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
+    """One run on S3 stopped at step 40, then the same command asked for 120 steps, during which the test kills
+    a worker right after the step-60 checkpoint is stored. Yields the output URI and the final model's URI."""
+    import boto3
+    import ray._private.state
+
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="train-runs")
+    output = "s3://train-runs/synthetic"
+    train_set, eval_set = synthetic_task(1, 400), synthetic_task(2, 60)
+    train(train_set, eval_set, tiny_settings(output, tiny_bert_dir, steps=40))
+    first_run = metrics_of(output)
+    killed: list[dict] = []
+
+    def registered_checkpoint_step() -> int:
+        """The step of the latest checkpoint Ray Train's controller has registered (what a restart resumes
+        from; a checkpoint stored but not yet registered when a worker dies is not used)."""
+        fs, root = pafs.FileSystem.from_uri(output)
+        try:
+            with fs.open_input_stream(root + "/run/checkpoint_manager_snapshot.json") as f:
+                snapshot = json.loads(f.read())
+        except (FileNotFoundError, OSError):
+            return 0
+        return (snapshot.get("latest_checkpoint_result") or {}).get("metrics", {}).get("step", 0)
+
+    def kill_a_worker_after_the_step_60_checkpoint() -> None:
+        deadline = time.time() + 300
+        while time.time() < deadline and registered_checkpoint_step() < 60:
+            time.sleep(0.05)
+        workers = [a["Pid"] for a in ray._private.state.actors().values()
+                   if a["ActorClassName"] == "RayTrainWorker" and a["State"] == "ALIVE"]
+        registered = registered_checkpoint_step()
+        os.kill(workers[-1], signal.SIGKILL)
+        killed.append({"pid": workers[-1], "after_checkpoint": registered})
+
+    killer = threading.Thread(target=kill_a_worker_after_the_step_60_checkpoint, daemon=True)
+    killer.start()
+    final = train(train_set, eval_set, tiny_settings(output, tiny_bert_dir, steps=120))
+    killer.join()
+    assert killed, "the test did not kill a worker"
+    yield {"output": output, "final": final, "first_run": first_run, "records": metrics_of(output), "killed": killed[0]}
+
+
+def test_two_workers_learn_the_task(trained):
+    f1 = {r["step"]: r["f1"] for r in trained["records"] if "f1" in r}
+    assert sorted(f1) == [0, 40, 80, 120]
+    assert f1[120] > 0.8 and f1[120] > f1[0] + 0.4, f1
+    losses = [r["loss"] for r in trained["records"] if "loss" in r]
+    assert sum(losses[-3:]) < sum(losses[:3]) / 3
+    assert all(r["sentences_per_s"] > 0 and 0 <= r["lr_other"] <= 3e-3 for r in trained["records"] if "loss" in r)
+
+
+def test_a_rerun_continues_from_the_last_checkpoint(trained):
+    assert [r["step"] for r in trained["first_run"] if "loss" in r] == [10, 20, 30, 40]
+    resumed = [r["step"] for r in trained["records"] if r.get("resumed")]
+    assert resumed[0] == 40  # the second command started from the first one's last checkpoint, not step 0
+    assert [r["step"] for r in trained["records"] if "f1" in r][:2] == [0, 40]  # no second step-0 evaluation
+
+
+def test_a_killed_worker_resumes_from_the_last_checkpoint(trained):
+    resumed = [r["step"] for r in trained["records"] if r.get("resumed")]
+    assert len(resumed) == 2 and 60 <= trained["killed"]["after_checkpoint"] <= resumed[1] < 120, (resumed, trained)
+    # every step logged exactly once: the dead attempt's records after its checkpoint were replaced
+    assert [r["step"] for r in trained["records"] if "loss" in r] == list(range(10, 130, 10))
+
+
+def test_outputs_are_published_and_load_in_both_libraries(trained, tmp_path):
+    import gliner
+
+    from gliner_ray import GLiNER
+
+    fs, root = pafs.FileSystem.from_uri(trained["output"])
+    names = {info.base_name for info in fs.get_file_info(pafs.FileSelector(root))}
+    assert {"final", "metrics.jsonl", "training.png", "run"} <= names
+    checkpoints = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(root + "/run"))
+                         if i.base_name.startswith("checkpoint_0"))
+    assert checkpoints == ["checkpoint_00000100", "checkpoint_00000120"]  # keep_checkpoints=2
+    local = tmp_path / "final"
+    local.mkdir()
+    pafs.copy_files(trained["final"].removeprefix("s3://"), str(local), source_filesystem=fs)
+    with fs.open_input_stream(root + "/training.png") as f:
+        assert f.read(4) == b"\x89PNG"
+
+    ours = GLiNER.from_pretrained(local, device="cpu")
+    reference = gliner.GLiNER.from_pretrained(str(local))
+    text = "Yesterday Judy met 42 friends and Oscar at the station"
+    assert {e["text"] for e in ours.predict([text], ["person"])[0]} == {"Judy", "Oscar"}
+    assert {e["text"] for e in reference.predict_entities(text, ["person"])} == {"Judy", "Oscar"}
+
+
+def test_publish_model_and_whole_file_writes_on_local_disk(tmp_path, tiny_gliner_dir):
+    import shutil
+
+    from ray.train import Checkpoint
+
+    from gliner_ray import GLiNER
+    from gliner_ray.train import publish_model, write_bytes
+
+    shutil.copytree(tiny_gliner_dir, tmp_path / "ckpt" / "model")
+    (tmp_path / "out" / "final").mkdir(parents=True)
+    (tmp_path / "out" / "final" / "stale.bin").write_bytes(b"old")
+    publish_model(Checkpoint.from_directory(str(tmp_path / "ckpt")), str(tmp_path / "out" / "final"))
+    assert sorted(p.name for p in (tmp_path / "out" / "final").iterdir()) == sorted(
+        p.name for p in Path(tiny_gliner_dir).iterdir())
+    assert GLiNER.from_pretrained(tmp_path / "out" / "final", device="cpu")
+    write_bytes(str(tmp_path / "out" / "metrics.jsonl"), b"{}\n")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["final", "metrics.jsonl"]
