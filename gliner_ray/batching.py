@@ -27,9 +27,10 @@ def clean_examples(
 ) -> tuple[list[Example], Counter]:
     """Examples the model can learn from, and a count of what was skipped or cut and why.
 
-    Spans out of range, inverted, with an empty label or wider than ``max_width`` words are dropped; texts
-    longer than ``max_len`` words are cut (with the spans past the cut); examples without words are skipped.
-    One warning names the counts and a few offenders, so nothing is lost silently.
+    An example without words, or with a span out of range, inverted or with an empty label, is skipped
+    whole (its other annotations are suspect too, and a dropped span would teach a false negative). Texts
+    longer than ``max_len`` words are cut, and spans past the cut or wider than ``max_width`` words are
+    dropped, as the model cannot score them. One warning gives the counts and a few offenders.
     """
     kept, problems, samples = [], Counter(), []
 
@@ -40,25 +41,27 @@ def clean_examples(
 
     for index, example in enumerate(examples):
         words = list(example.words)
+        bad = next((s for s in example.spans if not 0 <= s[0] <= s[1] < len(words)), None)
+        unnamed = next((s for s in example.spans if not isinstance(s[2], str) or not s[2].strip()), None)
         if not words:
-            note("no words", index, "")
-            continue
-        if len(words) > max_len:
-            note(f"longer than max_len={max_len} words (cut)", index, f"({len(words)} words)")
-            words = words[:max_len]
-        spans = []
-        for start, end, label in example.spans:
-            if not isinstance(label, str) or not label.strip():
-                note("span with an empty label", index, (start, end, label))
-            elif not 0 <= start <= end or end >= len(example.words):
-                note("span out of range or inverted", index, (start, end, label))
-            elif end >= len(words):
-                note("span past the max_len cut", index, (start, end, label))
-            elif end - start >= max_width:
-                note(f"span wider than max_width={max_width} words", index, (start, end, label))
-            else:
-                spans.append((start, end, label))
-        kept.append(Example(words, spans))
+            note("example without words (skipped)", index, "")
+        elif bad is not None:
+            note("example with a span out of range or inverted (skipped)", index, bad)
+        elif unnamed is not None:
+            note("example with an empty label (skipped)", index, unnamed)
+        else:
+            if len(words) > max_len:
+                note(f"text longer than max_len={max_len} words (cut)", index, f"({len(words)} words)")
+                words = words[:max_len]
+            spans = []
+            for start, end, label in example.spans:
+                if end >= len(words):
+                    note("span past the max_len cut (dropped)", index, (start, end, label))
+                elif end - start >= max_width:
+                    note(f"span wider than max_width={max_width} words (dropped)", index, (start, end, label))
+                else:
+                    spans.append((start, end, label))
+            kept.append(Example(words, spans))
     if problems:
         summary = ", ".join(f"{count} x {problem}" for problem, count in problems.most_common())
         log.warning("%s: %s; e.g. %s", what, summary, "; ".join(samples))

@@ -119,19 +119,24 @@ def test_batch_builder_cuts_texts_that_overflow_the_encoder_and_counts_them(tiny
 
 def test_clean_examples_skips_and_counts_bad_data_with_one_warning(caplog):
     examples = [
-        Example(["a", "b", "c"], [(0, 0, "x"), (2, 1, "inverted"), (1, 5, "past end"), (1, 1, " ")]),
+        Example(["a", "b", "c"], [(0, 0, "x"), (1, 2, "y")]),
+        Example(["a", "b", "c"], [(0, 0, "x"), (2, 1, "inverted")]),
+        Example(["a", "b", "c"], [(1, 5, "past the end")]),
+        Example(["a", "b", "c"], [(-1, 0, "negative")]),
+        Example(["a", "b", "c"], [(1, 1, " ")]),
         Example([], []),
-        Example(["w"] * 10, [(0, 1, "x"), (7, 8, "after cut"), (0, 4, "too wide")]),
+        Example(["w"] * 10, [(0, 1, "x"), (7, 8, "after the cut"), (0, 4, "too wide")]),
     ]
     with caplog.at_level(logging.WARNING, logger="gliner_ray.batching"):
         kept, problems = clean_examples(examples, max_len=6, max_width=3)
-    assert [ex.spans for ex in kept] == [[(0, 0, "x")], [(0, 1, "x")]]
-    assert len(kept[1].words) == 6
-    assert problems == {"span out of range or inverted": 2, "span with an empty label": 1, "no words": 1,
-                        "longer than max_len=6 words (cut)": 1, "span past the max_len cut": 1,
-                        "span wider than max_width=3 words": 1}
+    assert kept == [Example(["a", "b", "c"], [(0, 0, "x"), (1, 2, "y")]), Example(["w"] * 6, [(0, 1, "x")])]
+    assert problems == {
+        "example with a span out of range or inverted (skipped)": 3, "example with an empty label (skipped)": 1,
+        "example without words (skipped)": 1, "text longer than max_len=6 words (cut)": 1,
+        "span past the max_len cut (dropped)": 1, "span wider than max_width=3 words (dropped)": 1,
+    }
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "no words" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "3 x example with a span out of range" in warnings[0].getMessage()
 
 
 def test_loss_matches_the_reference_focal_loss_and_masks_invalid_pairs():
