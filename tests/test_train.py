@@ -228,7 +228,7 @@ def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
         try:
             with fs.open_input_stream(root + "/run/checkpoint_manager_snapshot.json") as f:
                 snapshot = json.loads(f.read())
-        except (FileNotFoundError, OSError):
+        except (FileNotFoundError, OSError, ValueError):  # not there yet, or read while Ray rewrites it
             return 0
         return (snapshot.get("latest_checkpoint_result") or {}).get("metrics", {}).get("step", 0)
 
