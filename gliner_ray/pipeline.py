@@ -340,6 +340,9 @@ def extract(
         "flat_ner": settings.flat_ner, "multi_label": settings.multi_label,
         "elapsed_seconds": round(elapsed, 3), "documents_per_second": round(processed / elapsed, 3),
     }
+    for folder, schema in (("mentions", MENTION_SCHEMA), ("errors", ERROR_SCHEMA)):
+        if not store.files(folder):  # nothing found: an empty table still reads as one (SQL globs need a file)
+            store.write_parquet(f"{folder}/empty.parquet", schema.empty_table().replace_schema_metadata(settings.metadata()))
     store.write_json("_SUCCESS", success)
     logger.info("done: %s", json.dumps(success))
     return success

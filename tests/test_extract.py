@@ -116,6 +116,8 @@ def test_jsonl_shards_on_s3_give_the_mentions_of_predict_and_a_rerun_adds_nothin
     assert (first["documents"], first["failed"], first["mentions"]) == (len(documents), 0, mentions.num_rows)
     assert (first["model"], first["labels"], first["threshold"]) == (tiny_gliner_dir, list(LABELS), THRESHOLD)
     assert not s3_listing(s3_bucket, "out/_tmp/")
+    errors = pq.read_table(f"{output}/errors")  # no error at all still reads as an (empty) table
+    assert errors.num_rows == 0 and errors.schema.names == ["source", "row", "doc_id", "reason"]
 
     # Re-run: nothing left to do, no file rewritten.
     files = s3_listing(s3_bucket, "out/mentions/")
