@@ -251,7 +251,10 @@ def restore_or_build(settings: TrainSettings, checkpoint) -> tuple[Any, dict[str
     from .gliner import GLiNER
 
     if checkpoint is not None:
-        with checkpoint.as_directory() as path:
+        # A private copy per worker: Ray's shared per-node download (as_directory) can be read by one worker
+        # while another is still writing it (seen as a truncated model.safetensors after a restart).
+        with tempfile.TemporaryDirectory() as private:
+            path = checkpoint.to_directory(private)
             gliner = GLiNER.from_pretrained(Path(path) / "model", device="cpu")
             state = torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=True)
             history = read_jsonl(Path(path) / METRICS_FILE)
