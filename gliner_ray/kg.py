@@ -4,7 +4,9 @@ Input: mention rows ``(doc_id, start, end, span, label, score)`` as the extracti
 (``OUTPUT/mentions/*.parquet``, with ``OUTPUT/_SUCCESS`` written last). Output, under ``--output``:
 
 - ``entities/``: one row per entity: ``entity_id, name, label, mentions, documents, mean_score, max_score``.
-- ``relations/``: co-occurrence edges ``source_id < target_id`` (no self-loops) with ``documents`` and ``weight``.
+- ``relations/``: undirected co-occurrence edges ``source_id < target_id`` (no self-loops): ``documents`` is the
+  number of documents where the two entities co-occur, ``weight`` the number of co-occurring mention pairs (one
+  mention of each, in the same scope: ``--window doc`` or within N characters), so repeated co-mentions weigh more.
 - ``mention_entities/``: every kept mention row with its ``entity_id``, linking the graph back to the text.
 - ``neo4j/`` (with ``--neo4j``): headerless CSV parts plus one header file per table, for ``neo4j-admin``.
 - ``_SUCCESS``: JSON counts, written last: a directory without it is an unfinished run.
@@ -73,7 +75,7 @@ RELATION_SCHEMA = pa.schema([
 ])
 VALIDATION_COUNTS = ("rows", "at_min_score", "end_before_start", *(f"null_{name}" for name in MENTION_COLUMNS))
 # What this command writes under --output; anything else there is not ours to delete.
-OUTPUT_NAMES = ("entities", "relations", "mention_entities", "neo4j", "_SUCCESS")
+OUTPUT_NAMES = ("_SUCCESS", "entities", "relations", "mention_entities", "neo4j")
 NEO4J_NODE_LABEL = "Entity"
 NEO4J_RELATIONSHIP_TYPE = "CO_OCCURS_WITH"
 ROWS_PER_PARTITION = 100_000
@@ -237,12 +239,14 @@ def find_mention_files(uri: str, allow_incomplete: bool = False) -> tuple[pafs.F
             if not allow_incomplete and fs.get_file_info(f"{base}/_SUCCESS").type != pafs.FileType.File:
                 raise ValueError(
                     f"--mentions {uri} is an extraction output without _SUCCESS: the extraction has not finished "
-                    "(or crashed); wait for it or re-run it, or pass --allow-incomplete to use the mentions written so far"
+                    "(or crashed); wait for it or re-run it, or pass --allow-incomplete to use the mentions "
+                    "written so far"
                 )
             base = f"{base}/mentions"
         files = [path for path in list_files(fs, base) if path.endswith(".parquet")]
     if not files:
-        raise ValueError(f"--mentions {uri}: no mention Parquet files found (expected *.parquet files or OUTPUT/mentions/)")
+        raise ValueError(f"--mentions {uri}: no mention Parquet files found "
+                         "(expected *.parquet files, or an extraction output with mentions/)")
     return fs, base, files
 
 
@@ -272,7 +276,7 @@ def check_output(uri: str, overwrite: bool, input_fs: pafs.FileSystem, input_roo
 
 def clear_output(fs: pafs.FileSystem, root: str) -> None:
     """Delete a previous graph under ``root``: ``_SUCCESS`` first, so a crash midway never looks complete."""
-    for name in OUTPUT_NAMES[::-1]:
+    for name in OUTPUT_NAMES:  # _SUCCESS first
         info = fs.get_file_info(f"{root}/{name}")
         if info.type == pafs.FileType.File:
             fs.delete_file(info.path)
@@ -281,7 +285,8 @@ def clear_output(fs: pafs.FileSystem, root: str) -> None:
 
 
 class PartFiles(FilenameProvider):
-    """Output files named ``part-00000.<format>``, ``part-00001.<format>``, ... the same on every run."""
+    """Output files named by write task, ``part-00000.<format>``, ``part-00001.<format>``, ... (Ray appends a block
+    number to Parquet names: ``part-00000-0.parquet``): the same names on every run, never a random one."""
 
     def __init__(self, file_format: str):
         super().__init__(file_format=file_format)
@@ -294,9 +299,12 @@ def _no_csv_header() -> dict:
     return {"write_options": pacsv.WriteOptions(include_header=False)}
 
 
-def write_table(dataset: ray.data.Dataset, fs: pafs.FileSystem, path: str, schema: pa.Schema, csv: bool = False) -> None:
+def write_table(
+    dataset: ray.data.Dataset, fs: pafs.FileSystem, path: str, schema: pa.Schema, csv: bool = False
+) -> None:
     """Write ``dataset`` as ``path/part-*.parquet``, or as headerless ``part-*.csv``, into a ``path`` that must not
-    exist yet (``clear_output`` ran), so fixed file names can never mix runs. Ray writes no file for an empty dataset; then one empty part with ``schema`` is written, so that readers always find the table."""
+    exist yet (``clear_output`` ran), so fixed file names can never mix runs. Ray writes no file for an empty
+    dataset; then one empty part with ``schema`` is written, so that readers always find the table."""
     if csv:
         dataset.write_csv(path, filesystem=fs, filename_provider=PartFiles("csv"), arrow_csv_args_fn=_no_csv_header,
                           mode=SaveMode.CREATE)
@@ -315,7 +323,8 @@ def write_neo4j(entities: ray.data.Dataset, relations: ray.data.Dataset, fs: paf
     """``root/neo4j/{entities,relations}_header.csv`` and headerless ``root/neo4j/{entities,relations}/part-*.csv``:
     ``neo4j-admin database import full --nodes=HEADER,PARTS --relationships=HEADER,PARTS`` reads them."""
     for name, table, to_csv_columns, schema in (
-        ("entities", entities, neo4j_nodes, ENTITY_SCHEMA), ("relations", relations, neo4j_relationships, RELATION_SCHEMA)
+        ("entities", entities, neo4j_nodes, ENTITY_SCHEMA),
+        ("relations", relations, neo4j_relationships, RELATION_SCHEMA),
     ):
         columns = to_csv_columns(schema.empty_table()).schema
         csv_rows = table.map_batches(to_csv_columns, batch_format="pyarrow")
@@ -350,7 +359,8 @@ def validate_mentions(dataset: ray.data.Dataset, uri: str, min_score: float) -> 
     nulls = [name for name in MENTION_COLUMNS if counts[f"null_{name}"]]
     if nulls:
         raise ValueError(f"--mentions {uri}: null values in {', '.join(nulls)} "
-                         f"({', '.join(str(counts[f'null_{n}']) for n in nulls)} rows); every mention needs all columns")
+                         f"({', '.join(str(counts[f'null_{n}']) for n in nulls)} rows); "
+                         "every mention needs all columns")
     if counts["end_before_start"]:
         raise ValueError(f"--mentions {uri}: {counts['end_before_start']} rows have end < start (offsets are "
                          "[start, end), end exclusive)")

@@ -1,6 +1,7 @@
 """Build a knowledge graph from an extraction output on a Ray cluster; takes the flags of ``gliner-ray kg``:
 
-    ray job submit --working-dir . -- python jobs/build_kg.py --mentions s3://bucket/extraction --output s3://bucket/graph
+    ray job submit --working-dir . -- python jobs/build_kg.py \
+        --mentions s3://bucket/extraction --output s3://bucket/graph
 """
 
 import os

@@ -231,7 +231,8 @@ def test_bad_input_is_a_clear_error_before_any_output(tmp_path, capsys):
     message = run_cli(capsys, "--mentions", tmp_path / "running", "--output", output)
     assert "without _SUCCESS" in message and "--allow-incomplete" in message
     pq.write_table(pa.table({"doc_id": ["d1"], "span": ["IBM"]}), tmp_path / "partial.parquet")
-    assert "column 'start' is missing" in run_cli(capsys, "--mentions", tmp_path / "partial.parquet", "--output", output)
+    assert "column 'start' is missing" in run_cli(
+        capsys, "--mentions", tmp_path / "partial.parquet", "--output", output)
     pq.write_table(pa.table({"doc_id": [1], "start": [0], "end": [3], "span": ["IBM"], "label": ["org"],
                              "score": [0.5]}), tmp_path / "int_ids.parquet")
     assert "'doc_id' has type int64, expected string" in run_cli(
