@@ -150,7 +150,7 @@ class SpanHead(nn.Module):
 
 
 class GLiNERModel(nn.Module):
-    """Encoder + BiLSTM + span head + type FFN. Inputs come from ``encoding.collate``."""
+    """Encoder + BiLSTM + span head + type FFN. Inputs come from ``PromptTokenizer.collate`` (encoding.py)."""
 
     def __init__(self, config: GLiNERConfig, encoder: nn.Module):
         super().__init__()
