@@ -8,7 +8,6 @@ a text over the length cap). A bad record never stops the reading; it comes out 
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import json
 import os
@@ -18,6 +17,8 @@ from typing import Iterator, NamedTuple
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from . import storage
 
 FORMATS = ("jsonl", "parquet", "text")
 FORMAT_EXTENSIONS = {
@@ -50,17 +51,6 @@ class Record(NamedTuple):
     error: str | None = None
 
 
-def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and path for a local path or an ``s3://`` URI (endpoint from AWS_ENDPOINT_URL)."""
-    if "://" not in uri:
-        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(uri))
-    return pafs.FileSystem.from_uri(uri)
-
-
-def display_uri(fs: pafs.FileSystem, path: str) -> str:
-    return path if isinstance(fs, pafs.LocalFileSystem) else f"{fs.type_name}://{path}"
-
-
 def list_shards(input_uri: str, input_format: str | None = None, exclude: str | None = None) -> list[Shard]:
     """The input files under ``input_uri`` (a file, a directory searched recursively, or a glob), sorted by path.
 
@@ -68,30 +58,14 @@ def list_shards(input_uri: str, input_format: str | None = None, exclude: str | 
     everything under ``exclude`` (an output directory inside the input). Raises FileNotFoundError when nothing
     matches and ValueError when the format cannot be told from the extensions.
     """
-    magic = next((i for i, c in enumerate(input_uri) if c in "*?["), None)
-    cut = len(input_uri) if magic is None else input_uri.rfind("/", 0, magic) + 1  # glob: list its fixed prefix
-    fs, base = filesystem(input_uri[:cut] or ".")
-    pattern = None if magic is None else base.rstrip("/") + "/" + input_uri[cut:]
-    info = fs.get_file_info(base)
-    if info.type == pafs.FileType.File and pattern is None:
-        candidates = [info]
-    elif info.type == pafs.FileType.Directory:
-        listing = fs.get_file_info(pafs.FileSelector(base, recursive=True))
-        candidates = [f for f in listing if f.type == pafs.FileType.File and not _hidden(f.path[len(base):])]
-    else:
-        candidates = []
+    fs, _, candidates = storage.find_files(input_uri)
     excluded = exclude.rstrip("/") + "/" if exclude else None
-    found = sorted(
-        (f for f in candidates
-         if (pattern is None or fnmatch.fnmatchcase(f.path, pattern))
-         and not (excluded and display_uri(fs, f.path).startswith(excluded))),
-        key=lambda f: f.path,
-    )
+    found = [f for f in candidates if not (excluded and storage.display(fs, f.path).startswith(excluded))]
     if not found:
         hint = " (does the bucket exist?)" if "://" in input_uri else ""
         raise FileNotFoundError(f"no input files matched {input_uri}{hint}")
     shards = [
-        Shard(display_uri(fs, f.path), f.path, f.size, f.mtime_ns or 0, input_format or format_from_extension(f.path))
+        Shard(storage.display(fs, f.path), f.path, f.size, f.mtime_ns or 0, input_format or format_from_extension(f.path))
         for f in found
     ]
     formats = sorted({shard.format for shard in shards})
@@ -102,10 +76,6 @@ def list_shards(input_uri: str, input_format: str | None = None, exclude: str | 
             f"or point --input at files of one kind"
         )
     return shards
-
-
-def _hidden(relative_path: str) -> bool:
-    return any(part.startswith((".", "_")) for part in relative_path.split("/"))
 
 
 def format_from_extension(path: str) -> str:

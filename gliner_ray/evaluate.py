@@ -18,8 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-import fsspec
-
+from . import storage
 from .data import FORMATS, Dataset, load_label_map, read_dataset, relabel
 
 log = logging.getLogger(__name__)
@@ -223,27 +222,21 @@ def report_png(report: dict[str, Any]) -> bytes:
 
 
 def write_report(report: dict[str, Any], output: str) -> None:
-    """Write report.md, report.png and, last, report.json under ``output`` (local folder or fsspec URI); each
-    file goes to a temporary name first, so none is ever seen half-written."""
+    """Write report.md, report.png and, last, report.json under ``output`` (local folder or URI), each whole."""
     contents = {
         "report.md": report_markdown(report).encode(),
         "report.png": report_png(report),
         "report.json": json.dumps(report, indent=2, ensure_ascii=False).encode(),
     }
-    fs, root = fsspec.core.url_to_fs(output)
-    fs.makedirs(root, exist_ok=True)
+    fs, root = storage.resolve(output)
     for name in REPORT_FILES:
-        path = f"{root.rstrip('/')}/{name}"
-        fs.pipe_file(path + ".tmp", contents[name])
-        fs.mv(path + ".tmp", path)
+        storage.write_bytes(fs, storage.join(root, name), contents[name])
 
 
 def remove_old_report(output: str) -> None:
     """Delete a previous run's report.json, so that a run that fails leaves no finished-looking report behind."""
-    fs, root = fsspec.core.url_to_fs(output)
-    path = f"{root.rstrip('/')}/report.json"
-    if fs.exists(path):
-        fs.rm(path)
+    fs, root = storage.resolve(output)
+    storage.delete(fs, storage.join(root, "report.json"))
 
 
 # ---- the command -----------------------------------------------------------------------------------------------------

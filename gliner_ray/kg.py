@@ -33,13 +33,11 @@ to add documents up. Tables are written with fixed file names, then ``_SUCCESS``
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import functools
 import hashlib
 import json
 import logging
 import math
-import os
 import unicodedata
 from collections import Counter
 
@@ -54,6 +52,8 @@ from ray.data import SaveMode
 from ray.data.aggregate import Count, Sum
 from ray.data.datasource import FilenameProvider
 from ray.data.expressions import col
+
+from . import storage
 
 logger = logging.getLogger(__name__)
 
@@ -200,50 +200,25 @@ def neo4j_relationships(relations: pa.Table) -> pa.Table:
 # --- files ---------------------------------------------------------------------------------------------------
 
 
-def resolve_uri(uri: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and the path in it, for a local path (relative ones too) or a URI like ``s3://b/k``."""
-    return pafs.FileSystem.from_uri(uri if "://" in uri else os.path.abspath(uri))
-
-
-def list_files(fs: pafs.FileSystem, root: str) -> list[str]:
-    """Files under ``root``, sorted, skipping any whose path below ``root`` has a part starting with "_" or "."
-    (markers and temporary files, as Spark and Hive do)."""
-    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-    return sorted(
-        info.path for info in infos
-        if info.type == pafs.FileType.File
-        and not any(part.startswith(("_", ".")) for part in info.path[len(root):].split("/"))
-    )
-
-
 def find_mention_files(uri: str, allow_incomplete: bool = False) -> tuple[pafs.FileSystem, str, list[str]]:
     """The mention Parquet files ``uri`` names, with their filesystem and the directory they were found under.
 
     ``uri`` is an extraction output (then its ``mentions/`` are read, and its ``_SUCCESS`` must exist unless
     ``allow_incomplete``), a directory of Parquet files, one file, or a glob (``*`` may cross directories).
     """
-    first_glob = min((uri.find(ch) for ch in "*?[" if ch in uri), default=-1)
-    base_uri = uri if first_glob < 0 else uri[: uri.rfind("/", 0, first_glob)]
-    fs, base = resolve_uri(base_uri)
-    base = base.rstrip("/")
-    base_type = fs.get_file_info(base).type
-    if base_type == pafs.FileType.NotFound:
+    fs, path = storage.resolve(uri)
+    if fs.get_file_info(f"{path}/mentions").type == pafs.FileType.Directory:
+        if not allow_incomplete and fs.get_file_info(f"{path}/_SUCCESS").type != pafs.FileType.File:
+            raise ValueError(
+                f"--mentions {uri} is an extraction output without _SUCCESS: the extraction has not finished "
+                "(or crashed); wait for it or re-run it, or pass --allow-incomplete to use the mentions "
+                "written so far"
+            )
+        uri = storage.join(uri, "mentions")
+    fs, base, infos = storage.find_files(uri)
+    if fs.get_file_info(base).type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"--mentions {uri}: no such file or directory")
-    if first_glob >= 0:
-        pattern = base + uri[len(base_uri.rstrip("/")):]
-        files = [path for path in list_files(fs, base) if fnmatch.fnmatchcase(path, pattern)]
-    elif base_type == pafs.FileType.File:
-        files = [base]
-    else:
-        if fs.get_file_info(f"{base}/mentions").type == pafs.FileType.Directory:
-            if not allow_incomplete and fs.get_file_info(f"{base}/_SUCCESS").type != pafs.FileType.File:
-                raise ValueError(
-                    f"--mentions {uri} is an extraction output without _SUCCESS: the extraction has not finished "
-                    "(or crashed); wait for it or re-run it, or pass --allow-incomplete to use the mentions "
-                    "written so far"
-                )
-            base = f"{base}/mentions"
-        files = [path for path in list_files(fs, base) if path.endswith(".parquet")]
+    files = [info.path for info in infos if info.path == base or info.path.endswith(".parquet")]
     if not files:
         raise ValueError(f"--mentions {uri}: no mention Parquet files found "
                          "(expected *.parquet files, or an extraction output with mentions/)")
@@ -253,7 +228,7 @@ def find_mention_files(uri: str, allow_incomplete: bool = False) -> tuple[pafs.F
 def check_output(uri: str, overwrite: bool, input_fs: pafs.FileSystem, input_root: str) -> tuple[pafs.FileSystem, str]:
     """The output filesystem and root, after refusing an output that overlaps the input, holds files this command
     did not write, or holds a previous graph while ``overwrite`` is off."""
-    fs, root = resolve_uri(uri)
+    fs, root = storage.resolve(uri)
     root = root.rstrip("/")
     if fs.type_name == input_fs.type_name and (
         root == input_root or root.startswith(input_root + "/") or input_root.startswith(root + "/")
@@ -329,12 +304,7 @@ def write_neo4j(entities: ray.data.Dataset, relations: ray.data.Dataset, fs: paf
         columns = to_csv_columns(schema.empty_table()).schema
         csv_rows = table.map_batches(to_csv_columns, batch_format="pyarrow")
         write_table(csv_rows, fs, f"{root}/neo4j/{name}", columns, csv=True)
-        write_text(fs, f"{root}/neo4j/{name}_header.csv", ",".join(columns.names) + "\n")
-
-
-def write_text(fs: pafs.FileSystem, path: str, text: str) -> None:
-    with fs.open_output_stream(path) as f:
-        f.write(text.encode("utf-8"))
+        storage.write_bytes(fs, f"{root}/neo4j/{name}_header.csv", (",".join(columns.names) + "\n").encode())
 
 
 # --- the job -------------------------------------------------------------------------------------------------
@@ -447,7 +417,7 @@ def build_graph(
         "mentions_kept": kept_mentions,
         "entities": entities.count(), "relations": relations.count(),
     }
-    write_text(output_fs, f"{output_root}/_SUCCESS", json.dumps(summary, indent=2) + "\n")
+    storage.write_bytes(output_fs, f"{output_root}/_SUCCESS", (json.dumps(summary, indent=2) + "\n").encode())
     logger.info("wrote %s: %s", output, summary)
     return summary
 

@@ -42,7 +42,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -52,7 +51,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from . import corpus
+from . import corpus, storage
 from .checkpoint import load_prompt_tokenizer
 from .corpus import FORMATS, Record, Shard
 from .decode import greedy_decode
@@ -127,7 +126,7 @@ class Store:
 
     def __init__(self, uri: str):
         self.uri = uri.rstrip("/")
-        self.fs, self.root = corpus.filesystem(self.uri)
+        self.fs, self.root = storage.resolve(self.uri)
         self.root = self.root.rstrip("/")
         self.local = isinstance(self.fs, pafs.LocalFileSystem)
 
@@ -135,18 +134,7 @@ class Store:
         return f"{self.root}/{name}"
 
     def write(self, name: str, data: bytes) -> None:
-        """Write a whole file so that it is either absent or complete: local files are renamed into place;
-        an S3 object only appears once its upload completes."""
-        path = self.path(name)
-        if not self.local:
-            with self.fs.open_output_stream(path) as f:
-                f.write(data)
-            return
-        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        temporary = f"{path.rsplit('/', 1)[0]}/.{uuid.uuid4().hex}.tmp"
-        with self.fs.open_output_stream(temporary) as f:
-            f.write(data)
-        self.fs.move(temporary, path)
+        storage.write_bytes(self.fs, self.path(name), data)
 
     def write_parquet(self, name: str, table: pa.Table) -> None:
         buffer = pa.BufferOutputStream()
@@ -176,11 +164,7 @@ class Store:
 
     def delete(self, name: str) -> None:
         """Delete a file or a folder; missing ones are fine."""
-        info = self.fs.get_file_info(self.path(name))
-        if info.type == pafs.FileType.Directory:
-            self.fs.delete_dir(self.path(name))
-        elif info.type == pafs.FileType.File:
-            self.fs.delete_file(self.path(name))
+        storage.delete(self.fs, self.path(name))
 
     def check_reachable(self) -> None:
         """Fail before any work when the output bucket does not exist or cannot be reached."""
@@ -207,7 +191,7 @@ def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterat
     for shard_row in shards.to_pylist():
         key = shard_row.pop("key")
         shard = Shard(**shard_row)
-        fs, _ = corpus.filesystem(shard.uri)
+        fs, _ = storage.resolve(shard.uri)
         records = corpus.read_records(fs, shard, settings.id_field, settings.text_field, settings.max_chars)
         for index, chunk, last in _cut(records, chunk_size):
             yield plan_chunk(key, shard.uri, index, last, chunk, settings)
@@ -318,7 +302,7 @@ def extract(
     settings = Settings(**{**asdict(settings), "labels": tuple(clean_labels(list(settings.labels)))})
     check_arguments(settings, scale)
     store = Store(output_uri)
-    shards = corpus.list_shards(input_uri, input_format, exclude=store.uri)
+    shards = corpus.list_shards(input_uri, input_format, exclude=storage.display(store.fs, store.root))
     store.check_reachable()
     if overwrite:
         for name in ("_SUCCESS", "_progress", "_tmp", "mentions", "errors"):

@@ -1,0 +1,88 @@
+"""Local paths and ``s3://`` URIs through one pyarrow filesystem: resolve them, find the files a user means, and
+write a file so that it is either absent or complete.
+
+Every job reads and writes through these, so a local folder and an S3 prefix behave the same. pyarrow takes the
+S3 endpoint from ``AWS_ENDPOINT_URL`` when it is set (MinIO, a local test server).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import uuid
+
+import pyarrow.fs as pafs
+
+GLOB_CHARACTERS = "*?["
+
+
+def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and the path in it, for a local path (relative, or starting with ``~``) or a URI."""
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(uri))
+    return pafs.FileSystem.from_uri(uri)
+
+
+def join(base: str, *names: str) -> str:
+    """``base/name/...`` for a local path or a URI alike."""
+    return "/".join([base.rstrip("/"), *names])
+
+
+def display(fs: pafs.FileSystem, path: str) -> str:
+    """The URI a user would write for ``path`` in ``fs`` (a plain path on the local disk)."""
+    return path if isinstance(fs, pafs.LocalFileSystem) else f"{fs.type_name}://{path}"
+
+
+def is_hidden(relative_path: str) -> bool:
+    """Names starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc``, temporary files) are not data, as in Spark
+    and Ray."""
+    return any(part.startswith((".", "_")) for part in relative_path.split("/"))
+
+
+def find_files(uri: str) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]]:
+    """The files ``uri`` names, sorted by path: the file itself, every file below a directory, or those matching
+    a glob (``*`` may cross directories). Hidden files below the base are skipped (``is_hidden``).
+
+    Returns the filesystem, the base directory (or file) searched, and the files; none when nothing is there.
+    """
+    glob_at = next((i for i, c in enumerate(uri) if c in GLOB_CHARACTERS), None)
+    cut = len(uri) if glob_at is None else uri.rfind("/", 0, glob_at) + 1  # a glob: list its fixed prefix
+    fs, base = resolve(uri[:cut] or ".")
+    base = base.rstrip("/") or "/"
+    pattern = None if glob_at is None else base.rstrip("/") + "/" + uri[cut:]
+    info = fs.get_file_info(base)
+    if info.type == pafs.FileType.File and pattern is None:
+        return fs, base, [info]
+    if info.type != pafs.FileType.Directory:
+        return fs, base, []
+    listing = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+    files = [
+        f for f in listing
+        if f.type == pafs.FileType.File and not is_hidden(f.path[len(base):])
+        and (pattern is None or fnmatch.fnmatchcase(f.path, pattern))
+    ]
+    return fs, base, sorted(files, key=lambda f: f.path)
+
+
+def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write a whole file so that readers see it absent or complete: on a local disk under a hidden temporary
+    name, then renamed into place; on S3 an object only appears once its upload completes."""
+    if not isinstance(fs, pafs.LocalFileSystem):
+        with fs.open_output_stream(path) as f:
+            f.write(data)
+        return
+    folder = path.rsplit("/", 1)[0]
+    fs.create_dir(folder, recursive=True)
+    temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
+    with fs.open_output_stream(temporary) as f:
+        f.write(data)
+    fs.move(temporary, path)
+
+
+def delete(fs: pafs.FileSystem, path: str) -> None:
+    """Delete a file or a directory; a missing one is fine."""
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.Directory:
+        fs.delete_dir(path)
+    elif info.type == pafs.FileType.File:
+        fs.delete_file(path)
