@@ -20,7 +20,6 @@ import io
 import json
 import logging
 import math
-import os
 import random
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import pyarrow.fs as pafs
 import torch
 import torch.nn.functional as F
 
+from . import storage
 from .batching import BatchBuilder, clean_examples
 from .data import Example, load_label_map, read_dataset
 from .evaluate import score_spans
@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 STATE_FILE = "trainer_state.pt"  # optimizer, schedule and step beside the GLiNER checkpoint in model/
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "training.png"
+SETTINGS_FILE = "settings.json"  # the run's settings, so a re-run that would change its recipe is refused
+# Settings a re-run may change: how long and where it runs, and what it logs. Any other change (a learning rate,
+# the batch size...) would be ignored after a resume, since the optimizer and schedule come from the checkpoint.
+CHANGEABLE_ON_RESUME = {"output", "steps", "workers", "gpu", "cpus_per_worker", "log_every", "eval_every",
+                        "checkpoint_every", "keep_checkpoints", "max_failures", "eval_threshold"}
 FINAL_DIR = "final"
 EXAMPLE_SCHEMA = pa.schema([
     ("words", pa.list_(pa.string())),
@@ -100,7 +105,7 @@ class TrainSettings:
 
     @property
     def run_dir(self) -> str:
-        return join_uri(self.output, "run")
+        return storage.join(self.output, "run")
 
 
 # ---- the recipe ------------------------------------------------------------------------------------------
@@ -231,7 +236,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 continue
             elapsed = time.perf_counter() - window_start
             record = {
-                "step": step, "epoch": epoch, "loss": sum(losses) / len(losses),
+                "step": step, "epoch": epoch, "loss": mean_over_workers(sum(losses) / len(losses), world, device),
                 "lr_encoder": group_lr(optimizer, "encoder"), "lr_other": group_lr(optimizer, "other"),
                 "sentences_per_s": len(losses) * settings.batch_size * world / elapsed, "cut_examples": cut_examples,
             }
@@ -243,6 +248,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             window_start = time.perf_counter()
             if is_last:
                 break
+
+
+def mean_over_workers(value: float, world: int, device: torch.device) -> float:
+    """The mean of ``value`` over all workers (each calls this at the same step), so the logged loss is the
+    whole batch's, not rank 0's share of it."""
+    if world == 1:
+        return value
+    total = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(total)
+    return total.item() / world
 
 
 def restore_or_build(settings: TrainSettings, checkpoint) -> tuple[Any, dict[str, Any], list[dict]]:
@@ -318,28 +333,6 @@ def examples_to_table(examples: Sequence[Example]) -> pa.Table:
 
 
 # ---- output files (local or s3://) ---------------------------------------------------------------------
-def join_uri(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *parts])
-
-
-def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and path for a local path or an ``s3://`` URI (AWS_ENDPOINT_URL is honoured)."""
-    if "://" not in uri:
-        uri = os.path.abspath(uri)
-    return pafs.FileSystem.from_uri(uri)
-
-
-def write_bytes(uri: str, data: bytes) -> None:
-    """Write a whole file in one go: a local temp file renamed into place, or one S3 PUT."""
-    fs, path = resolve(uri)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    target = path + ".partial" if isinstance(fs, pafs.LocalFileSystem) else path
-    with fs.open_output_stream(target) as f:
-        f.write(data)
-    if target != path:
-        fs.move(target, path)
-
-
 def read_jsonl(path: str | Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -354,7 +347,7 @@ class MetricsLog:
     """Rank 0's metric records, rewritten whole to ``OUTPUT/metrics.jsonl`` at each report (S3 has no append)."""
 
     def __init__(self, output: str, history: list[dict]):
-        self.uri = join_uri(output, METRICS_FILE)
+        self.fs, self.path = storage.resolve(storage.join(output, METRICS_FILE))
         self.history = history
 
     def add(self, record: dict) -> None:
@@ -363,11 +356,11 @@ class MetricsLog:
         self.write()
 
     def write(self) -> None:
-        write_bytes(self.uri, "".join(json.dumps(r) + "\n" for r in self.history).encode())
+        storage.write_bytes(self.fs, self.path, "".join(json.dumps(r) + "\n" for r in self.history).encode())
 
 
 def read_metrics(output: str) -> list[dict]:
-    fs, path = resolve(join_uri(output, METRICS_FILE))
+    fs, path = storage.resolve(storage.join(output, METRICS_FILE))
     with fs.open_input_stream(path) as f:
         return [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
 
@@ -385,9 +378,13 @@ def plot_metrics(records: Sequence[dict], uri: str) -> None:
     for ax, points, name in ((loss_ax, loss_points, "training loss"), (f1_ax, f1_points, "eval F1 (exact match)")):
         if points:
             ax.plot(*zip(*points), marker="." if len(points) < 50 else None)
+        else:
+            ax.text(0.5, 0.5, "no --eval data", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel("step")
         ax.set_title(name)
         ax.grid(alpha=0.3)
+    if loss_points and min(loss for _, loss in loss_points) > 0:
+        loss_ax.set_yscale("log")  # the first steps' loss is 100x the rest: a linear axis flattens the curve
     for r in records:
         if r.get("resumed"):
             loss_ax.axvline(r["step"], color="gray", linestyle=":")
@@ -395,7 +392,7 @@ def plot_metrics(records: Sequence[dict], uri: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    write_bytes(uri, buffer.getvalue())
+    storage.write_bytes(*storage.resolve(uri), buffer.getvalue())
 
 
 def publish_model(checkpoint, uri: str) -> None:
@@ -403,12 +400,11 @@ def publish_model(checkpoint, uri: str) -> None:
     like a complete checkpoint (both loaders require that file)."""
     from .checkpoint import CONFIG_FILE
 
-    dest_fs, dest = resolve(uri)
+    dest_fs, dest = storage.resolve(uri)
     source = checkpoint.path + "/model"
     infos = checkpoint.filesystem.get_file_info(pafs.FileSelector(source))
     files = sorted((i.path for i in infos if i.type == pafs.FileType.File), key=lambda p: p.endswith(CONFIG_FILE))
-    if dest_fs.get_file_info(dest).type == pafs.FileType.Directory:
-        dest_fs.delete_dir(dest)
+    storage.delete(dest_fs, dest)
     dest_fs.create_dir(dest, recursive=True)
     for file in files:
         pafs.copy_files(file, dest + "/" + file.rsplit("/", 1)[1], source_filesystem=checkpoint.filesystem,
@@ -426,10 +422,29 @@ def model_limits(settings: TrainSettings) -> tuple[int, int]:
     return config.max_len, config.max_width
 
 
+def record_settings(settings: TrainSettings) -> None:
+    """Write ``OUTPUT/settings.json``; when a run in ``OUTPUT`` already recorded its settings, first refuse any
+    change outside ``CHANGEABLE_ON_RESUME``: a re-run resumes that run and could not honour it."""
+    fs, path = storage.resolve(storage.join(settings.output, SETTINGS_FILE))
+    current = dataclasses.asdict(settings)
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        with fs.open_input_stream(path) as f:
+            previous = json.loads(f.read())
+        changed = [f"--{name.replace('_', '-')} {previous.get(name)} -> {value}" for name, value in current.items()
+                   if name not in CHANGEABLE_ON_RESUME and previous.get(name) != value]
+        if changed:
+            raise ValueError(
+                f"{settings.output} holds a run with other settings ({'; '.join(changed)}); a re-run resumes that "
+                "run, so give its flags again to continue it, or a new --output to start another"
+            )
+    storage.write_bytes(fs, path, json.dumps(current, indent=2).encode())
+
+
 def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], settings: TrainSettings) -> str:
     """Train on Ray Train and return the URI of the final GLiNER checkpoint (``OUTPUT/final``).
 
-    Re-running with the same ``settings.output`` resumes from its latest checkpoint.
+    Re-running with the same ``settings.output`` resumes from its latest checkpoint; it may change the number of
+    steps and how the run is spread and logged, not the recipe (``record_settings``).
     """
     import ray
     import ray.data
@@ -452,7 +467,8 @@ def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], s
              settings.workers, settings.batch_size, settings.steps,
              settings.steps * settings.workers * settings.batch_size / len(examples))
 
-    storage_fs, storage_path = resolve(settings.output)
+    record_settings(settings)
+    storage_fs, storage_path = storage.resolve(settings.output)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"settings": dataclasses.asdict(settings), "eval_examples": evaluation},
@@ -468,10 +484,10 @@ def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], s
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"training under {settings.run_dir} ended without a checkpoint")
-    final = join_uri(settings.output, FINAL_DIR)
+    final = storage.join(settings.output, FINAL_DIR)
     publish_model(result.checkpoint, final)
-    plot_metrics(read_metrics(settings.output), join_uri(settings.output, PLOT_FILE))
-    log.info("final model: %s; metrics: %s", final, join_uri(settings.output, METRICS_FILE))
+    plot_metrics(read_metrics(settings.output), storage.join(settings.output, PLOT_FILE))
+    log.info("final model: %s; metrics: %s", final, storage.join(settings.output, METRICS_FILE))
     return final
 
 

@@ -266,6 +266,13 @@ def test_a_rerun_continues_from_the_last_checkpoint(trained):
     assert [r["step"] for r in trained["records"] if "f1" in r][:2] == [0, 40]  # no second step-0 evaluation
 
 
+def test_a_rerun_that_would_change_the_recipe_is_refused_before_any_worker_starts(trained, tiny_bert_dir):
+    settings = tiny_settings(trained["output"], tiny_bert_dir, steps=200, lr_encoder=5e-4, batch_size=4)
+    with pytest.raises(ValueError, match=r"--batch-size 8 -> 4; --lr-encoder 0.001 -> 0.0005\); a re-run resumes"):
+        train(synthetic_task(1, 400), [], settings)
+    assert metrics_of(trained["output"]) == trained["records"]  # nothing ran
+
+
 def test_a_killed_worker_resumes_from_the_last_checkpoint(trained):
     resumed = [r["step"] for r in trained["records"] if r.get("resumed")]
     assert len(resumed) == 2 and 60 <= trained["killed"]["after_checkpoint"] <= resumed[1] < 120, (resumed, trained)
@@ -303,7 +310,7 @@ def test_publish_model_and_whole_file_writes_on_local_disk(tmp_path, tiny_gliner
     from ray.train import Checkpoint
 
     from gliner_ray import GLiNER
-    from gliner_ray.train import publish_model, write_bytes
+    from gliner_ray.train import MetricsLog, publish_model
 
     shutil.copytree(tiny_gliner_dir, tmp_path / "ckpt" / "model")
     (tmp_path / "out" / "final").mkdir(parents=True)
@@ -312,5 +319,5 @@ def test_publish_model_and_whole_file_writes_on_local_disk(tmp_path, tiny_gliner
     assert sorted(p.name for p in (tmp_path / "out" / "final").iterdir()) == sorted(
         p.name for p in Path(tiny_gliner_dir).iterdir())
     assert GLiNER.from_pretrained(tmp_path / "out" / "final", device="cpu")
-    write_bytes(str(tmp_path / "out" / "metrics.jsonl"), b"{}\n")
+    MetricsLog(str(tmp_path / "out"), [{"step": 1}]).write()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["final", "metrics.jsonl"]
