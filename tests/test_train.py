@@ -189,7 +189,16 @@ def test_bad_settings_and_unusable_data_fail_before_any_worker_starts(tmp_path, 
         train(synthetic_task(0, 7), [], settings)
     with pytest.raises(ValueError, match="exactly one of --backbone"):
         train(synthetic_task(0, 8), [], TrainSettings(output=str(tmp_path)))
+    with pytest.raises(ValueError, match="--precision must be one of auto, bf16, fp32, got 'fp16'"):
+        train(synthetic_task(0, 8), [], TrainSettings(output=str(tmp_path), backbone=tiny_bert_dir, precision="fp16"))
     assert not any(tmp_path.iterdir())
+
+
+def test_precision_flags_choose_bf16_autocast():
+    from gliner_ray.train import uses_bf16
+
+    cpu = torch.device("cpu")
+    assert uses_bf16("bf16", cpu) and not uses_bf16("fp32", cpu)
 
 
 def test_cli_refuses_an_unknown_format(capsys):
