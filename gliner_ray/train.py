@@ -445,11 +445,15 @@ def model_limits(settings: TrainSettings) -> tuple[int, int]:
 
 
 def record_settings(settings: TrainSettings) -> None:
-    """Write ``OUTPUT/settings.json``; when a run in ``OUTPUT`` already recorded its settings, first refuse any
-    change outside ``CHANGEABLE_ON_RESUME``: a re-run resumes that run and could not honour it."""
+    """Write ``OUTPUT/settings.json``; when ``OUTPUT`` already holds a checkpoint of a run, first refuse any
+    change to that run's recorded settings outside ``CHANGEABLE_ON_RESUME``: a re-run resumes from that
+    checkpoint and could not honour it. (A run that died before its first checkpoint may be re-run with any flags.)"""
     fs, path = storage.resolve(storage.join(settings.output, SETTINGS_FILE))
     current = dataclasses.asdict(settings)
-    if fs.get_file_info(path).type == pafs.FileType.File:
+    run_fs, run_dir = storage.resolve(settings.run_dir)
+    entries = run_fs.get_file_info(pafs.FileSelector(run_dir, allow_not_found=True))
+    has_checkpoint = any(e.base_name.startswith("checkpoint_") for e in entries)
+    if has_checkpoint and fs.get_file_info(path).type == pafs.FileType.File:
         with fs.open_input_stream(path) as f:
             previous = json.loads(f.read())
         changed = [f"--{name.replace('_', '-')} {previous.get(name)} -> {value}" for name, value in current.items()

@@ -282,6 +282,16 @@ def test_a_rerun_that_would_change_the_recipe_is_refused_before_any_worker_start
     assert metrics_of(trained["output"]) == trained["records"]  # nothing ran
 
 
+def test_a_run_that_died_before_its_first_checkpoint_may_be_rerun_with_other_flags(tmp_path, tiny_bert_dir):
+    from gliner_ray.train import record_settings
+
+    record_settings(tiny_settings(str(tmp_path), tiny_bert_dir, lr_encoder=1e-3))
+    record_settings(tiny_settings(str(tmp_path), tiny_bert_dir, lr_encoder=5e-4))  # nothing to resume: allowed
+    (tmp_path / "run" / "checkpoint_00000020").mkdir(parents=True)
+    with pytest.raises(ValueError, match="--lr-encoder 0.0005 -> 0.001"):
+        record_settings(tiny_settings(str(tmp_path), tiny_bert_dir, lr_encoder=1e-3))
+
+
 def test_a_killed_worker_resumes_from_the_last_checkpoint(trained):
     resumed = [r["step"] for r in trained["records"] if r.get("resumed")]
     assert len(resumed) == 2 and 60 <= trained["killed"]["after_checkpoint"] <= resumed[1] < 120, (resumed, trained)
