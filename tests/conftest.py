@@ -104,7 +104,7 @@ def ray_cluster(s3_endpoint):
     import ray
 
     ray.init(
-        num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=True,
+        address="local", num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=True,
         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
     )
     yield ray
