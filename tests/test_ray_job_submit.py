@@ -164,3 +164,15 @@ def test_extract_then_kg_jobs_on_a_head_node_and_a_bad_job_fails_with_our_messag
     assert ray_cluster.get_runtime_context().gcs_address == suite_cluster
     assert ray_cluster.get(ray_cluster.remote(lambda: 42).remote()) == 42
 
+
+
+def test_cluster_yaml_turns_token_authentication_on_with_the_users_token():
+    import yaml
+
+    with open(REPO / "cluster.yaml", encoding="utf-8") as f:
+        cluster = yaml.safe_load(f)
+    # Every node holds the token of the machine that runs `ray up`, the one `ray job submit` sends from there...
+    assert cluster["file_mounts"]["/home/ray/.ray/auth_token"] == "~/.ray/auth_token"
+    # ...and starts Ray with token authentication: a worker without it could not join the head.
+    for commands in (cluster["head_start_ray_commands"], cluster["worker_start_ray_commands"]):
+        assert any("RAY_AUTH_MODE=token ray start" in command for command in commands)
