@@ -538,13 +538,14 @@ def build_graph(
         window, partitions, *[task[3 + i] for task in by_entity]) for i in range(partitions)]
     by_pair = [reduce_pairs.options(num_returns=2).remote(*[task[1 + i] for task in by_document])
                for i in range(partitions)]
+    entity_tables = [task[1:3] for task in by_entity]  # the document splits stay only with their tasks
+    del by_entity, by_document
     relation_count = sum(ray.get([task[0] for task in by_pair]))
-    del by_document
     logger.info("%d relations (co-occurrence scope: %s); %.1f s", relation_count,
                 "document" if window is None else f"{window} characters", time.perf_counter() - started)
 
     clear_output(output_fs, output_root)
-    ray.get([write_partition.remote(output_fs, output_root, i, by_entity[i][1], by_entity[i][2], by_pair[i][1], neo4j)
+    ray.get([write_partition.remote(output_fs, output_root, i, *entity_tables[i], by_pair[i][1], neo4j)
              for i in range(partitions)])
     if neo4j:
         write_neo4j_headers(output_fs, output_root)
