@@ -333,3 +333,15 @@ def test_partitioned_graph_matches_the_definitions(ray_cluster, tmp_path, window
     assert collections.Counter(linked["entity_id"].to_pylist()) == {e[0]: e[3] for e in entities}
     assert summary["mentions_kept"] == linked.num_rows == sum(e[3] for e in entities)
     assert len(list((tmp_path / "graph" / "entities").glob("part-*.parquet"))) > 1  # partitions written apart
+
+
+def test_a_bad_file_after_the_first_is_a_clear_error_before_any_output(ray_cluster, tmp_path, capsys):
+    # The driver checks the first file's columns; the read tasks check every other file, and say which one.
+    write_mentions(tmp_path / "in" / "part-0.parquet", MENTIONS)
+    (tmp_path / "in" / "part-1.parquet").write_bytes(b"not parquet")
+    message = run_cli(capsys, "--mentions", tmp_path / "in", "--output", tmp_path / "graph")
+    assert "cannot read" in message and "part-1.parquet" in message
+    (tmp_path / "in" / "part-1.parquet").unlink()
+    pq.write_table(pa.table({"doc_id": ["d9"], "start": [0], "end": [3], "span": ["IBM"]}), tmp_path / "in" / "part-2.parquet")
+    assert "column 'label' is missing" in run_cli(capsys, "--mentions", tmp_path / "in", "--output", tmp_path / "graph")
+    assert not (tmp_path / "graph").exists()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import pyarrow.parquet as pq
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 RAY = str(Path(sys.executable).parent / "ray")
@@ -118,6 +119,7 @@ def submit(head: Head, *command: str, token: bool = True, home: Path | None = No
     )
 
 
+@pytest.mark.slow  # a head node and three jobs: about 1 to 4 minutes depending on the machine's load
 def test_extract_then_kg_jobs_on_a_head_node_and_a_bad_job_fails_with_our_message(ray_cluster, tmp_path,
                                                                                   tiny_gliner_dir):
     corpus = tmp_path / "corpus"
