@@ -123,7 +123,7 @@ def main() -> None:
 
     import ray
 
-    ray.init(include_dashboard=False, _system_config={"worker_niceness": 0})
+    ray.init(address="local", include_dashboard=False, _system_config={"worker_niceness": 0})  # never a running one
     cpus = int(ray.cluster_resources()["CPU"])
     with tempfile.TemporaryDirectory(prefix="bench-kg-") as work:
         warm_up = argparse.Namespace(**{**vars(args), "files": 2})
