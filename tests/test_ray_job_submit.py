@@ -87,7 +87,8 @@ def ray_head():
     (gcs, dashboard, client, node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics,
      first_worker) = free_ports(10)
     env = clean_environment(HOME=str(home), RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0",
-                            HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **{HEAD_MARKER: temp_dir})
+                            HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **{HEAD_MARKER: temp_dir},
+                            RAY_gcs_server_port_wait_time_s="120")  # a loaded CI machine: ~20 s is too short
     try:
         # `ray start --head` with token authentication needs a token: the user's one-time step, here in its HOME.
         subprocess.run([RAY, "get-auth-token", "--generate"], env=env, check=True, capture_output=True, timeout=60)
