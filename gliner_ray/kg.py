@@ -1,4 +1,4 @@
-"""From extracted mentions to a knowledge graph, on Ray Data.
+"""From extracted mentions to a knowledge graph: Ray distributes, a columnar engine (Arrow and DuckDB) computes.
 
 Input: mention rows ``(doc_id, start, end, span, label, score)`` as the extraction job writes them
 (``OUTPUT/mentions/*.parquet``, with ``OUTPUT/_SUCCESS`` written last). Output, under ``--output``:
@@ -23,11 +23,21 @@ compared in the score column's precision), ``mentions_of_rare_entities`` belong 
 ``min_count`` mentions (dropped with their edges), and the rest, ``mentions_kept``, are exactly the rows of
 ``mention_entities/`` and the sum of ``entities.mentions``.
 
-Passes over the data, all on Ray, none collecting a table on the driver: one read that links each mention to its
-entity id, materialized because four stages read it; a validation pass over it (clear errors before any output is
-touched); ``groupby("entity_id").map_groups`` for the entity table (and, with ``min_count``, to drop rare entities'
-mentions); ``groupby("doc_id").map_groups`` for each document's co-occurring pairs, then ``groupby`` on the pair
-to add documents up. Tables are written with fixed file names, then ``_SUCCESS``.
+How it runs: three hash shuffles between Ray tasks, each task a few columnar operations on Arrow tables, and
+nothing but counts on the driver.
+
+1. ``read_and_link`` (one task per group of files): read, validate, drop low scores, and give every mention its
+   entity id (normalization and hashing run once per distinct surface form and label, in Python; everything per
+   mention is vectorized), then split the mentions by ``hash(entity_id)`` into P partitions.
+2. ``reduce_entities`` (one per entity partition): the entity rows (DuckDB ``GROUP BY``), the rare entities
+   dropped, the kept mentions for ``mention_entities/``, and their ``(doc_id, entity_id, start, end)`` split by
+   ``hash(doc_id)``.
+3. ``reduce_documents`` (one per document partition): every document is whole here, so its co-occurring pairs are
+   one DuckDB self-join; pairs are summed within the partition and split by ``hash(source_id, target_id)``.
+4. ``reduce_pairs`` (one per pair partition): the relation rows.
+
+The driver checks the counts of step 1 (and the ``--min-count`` outcome of step 2) before it touches the output,
+then write tasks put one ``part-NNNNN`` file per partition and table, and ``_SUCCESS`` comes last.
 """
 
 from __future__ import annotations
@@ -38,9 +48,10 @@ import hashlib
 import json
 import logging
 import math
+import time
 import unicodedata
-from collections import Counter
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,10 +59,6 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
-from ray.data import SaveMode
-from ray.data.aggregate import Count, Sum
-from ray.data.datasource import FilenameProvider
-from ray.data.expressions import col
 
 from . import storage
 
@@ -78,13 +85,14 @@ VALIDATION_COUNTS = ("rows", "at_min_score", "end_before_start", *(f"null_{name}
 OUTPUT_NAMES = ("_SUCCESS", "entities", "relations", "mention_entities", "neo4j")
 NEO4J_NODE_LABEL = "Entity"
 NEO4J_RELATIONSHIP_TYPE = "CO_OCCURS_WITH"
-ROWS_PER_PARTITION = 100_000
-MAX_PARTITIONS = 200  # Ray Data's own default shuffle parallelism
+BYTES_PER_PARTITION = 8 * 1024**2  # of input Parquet (about 500k mentions): one read task and one partition each
+MAX_PARTITIONS = 200
 
 
 # --- entities: normalization and ids -------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 18)  # a Ray worker keeps it across tasks: surface forms repeat across files
 def normalize_surface(surface: str) -> str:
     """The form that identifies an entity: NFKC, casefolded, surrounding whitespace and punctuation stripped, inner
     whitespace collapsed. Falls back to the unstripped form when stripping leaves nothing ("..." stays "...")."""
@@ -93,7 +101,6 @@ def normalize_surface(surface: str) -> str:
     return " ".join(folded.strip(edge_noise).split()) or " ".join(folded.split())
 
 
-@functools.lru_cache(maxsize=1 << 16)  # surface forms repeat a lot within a corpus
 def entity_id(surface: str, label: str) -> str:
     """The stable id of the entity a mention names: 16 hex characters of blake2b(normalized form, 0x1F, label)."""
     key = normalize_surface(surface) + "\x1f" + label
@@ -105,77 +112,142 @@ def display_form(surface: str) -> str:
     return " ".join(surface.split())
 
 
-# --- Ray Data stages (each a plain function of an Arrow table) ----------------------------------------------
+# --- columnar steps (plain functions of Arrow tables; each runs inside one Ray task) -------------------------
 
 
-def count_problems(batch: pa.Table, min_score: float) -> pa.Table:
-    """One row of ``VALIDATION_COUNTS`` for a batch: rows, rows at or above ``min_score``, rows whose ``end`` is
-    before their ``start``, and nulls per column."""
+def sql(query: str, **tables: pa.Table) -> pa.Table:
+    """DuckDB ``query`` over the Arrow ``tables`` it names, on one thread: Ray already runs one task per CPU."""
+    with duckdb.connect() as connection:
+        connection.execute("SET threads = 1")
+        for name, table in tables.items():
+            connection.register(name, table)
+        return connection.sql(query).to_arrow_table()
+
+
+def hash_partitions(table: pa.Table, columns: list[str], partitions: int) -> np.ndarray:
+    """The partition of each row, ``hash(columns) % partitions``: rows with equal keys land in the same one."""
+    if partitions == 1:
+        return np.zeros(table.num_rows, np.uint64)
+    keys = table.select(columns)
+    return sql(f"SELECT hash({', '.join(columns)}) % {partitions} AS p FROM keys", keys=keys)["p"].to_numpy()
+
+
+def split(table: pa.Table, partition: np.ndarray, partitions: int) -> list[pa.Table]:
+    """``table`` as ``partitions`` tables, row ``i`` going to ``partition[i]`` (compact copies, not slices)."""
+    order = np.argsort(partition, kind="stable")
+    bounds = np.searchsorted(partition[order], np.arange(partitions + 1))
+    return [table.take(order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def count_problems(mentions: pa.Table, min_score: float) -> dict:
+    """The ``VALIDATION_COUNTS`` of a table: rows, rows at or above ``min_score``, rows whose ``end`` is before
+    their ``start``, and nulls per column."""
     counts = [
-        batch.num_rows,
-        pc.sum(pc.greater_equal(batch["score"], min_score)).as_py() or 0,
-        pc.sum(pc.less(batch["end"], batch["start"])).as_py() or 0,
-        *(batch[name].null_count for name in MENTION_COLUMNS),
+        mentions.num_rows,
+        pc.sum(pc.greater_equal(mentions["score"], min_score)).as_py() or 0,
+        pc.sum(pc.less(mentions["end"], mentions["start"])).as_py() or 0,
+        *(mentions[name].null_count for name in MENTION_COLUMNS),
     ]
-    return pa.table({name: pa.array([count], pa.int64()) for name, count in zip(VALIDATION_COUNTS, counts)})
+    return dict(zip(VALIDATION_COUNTS, counts))
 
 
-def link_mentions(batch: pa.Table) -> pa.Table:
-    """The mentions, each with the ``entity_id`` it names (null where span or label is null: validation refuses
-    those rows right after this pass)."""
-    ids = [
-        entity_id(span, label) if span is not None and label is not None else None
-        for span, label in zip(batch["span"].to_pylist(), batch["label"].to_pylist())
-    ]
-    return batch.append_column("entity_id", pa.array(ids, pa.string()))
+def link_mentions(mentions: pa.Table) -> pa.Table:
+    """The mentions, each with the ``entity_id`` it names. Ids are computed once per distinct (span, label) and
+    normalization once per distinct span (Python); mapping them back onto the rows is vectorized."""
+    spans = pc.dictionary_encode(mentions["span"].combine_chunks())
+    labels = pc.dictionary_encode(mentions["label"].combine_chunks())
+    label_count = max(len(labels.dictionary), 1)
+    pair = spans.indices.to_numpy().astype(np.int64) * label_count + labels.indices.to_numpy()
+    distinct, row_pair = np.unique(pair, return_inverse=True)
+    surfaces, label_names = spans.dictionary.to_pylist(), labels.dictionary.to_pylist()
+    ids = [entity_id(surfaces[p // label_count], label_names[p % label_count]) for p in distinct.tolist()]
+    return mentions.append_column("entity_id", pa.array(ids, pa.string()).take(row_pair.reshape(-1)))
 
 
-def summarize_entity(mentions: pa.Table) -> pa.Table:
-    """One entity row from all its mentions. ``name`` is the most frequent display form, ties broken by the
-    smallest string; ``mean_score`` uses an exactly rounded sum, so it does not depend on the row order."""
-    scores = mentions["score"].to_pylist()
-    forms = Counter(display_form(span) for span in mentions["span"].to_pylist())
-    name = min(forms, key=lambda form: (-forms[form], form))
-    row = {
-        "entity_id": mentions["entity_id"][0].as_py(), "name": name, "label": mentions["label"][0].as_py(),
-        "mentions": len(scores), "documents": pc.count_distinct(mentions["doc_id"]).as_py(),
-        "mean_score": math.fsum(scores) / len(scores), "max_score": max(scores),
-    }
-    return pa.Table.from_pylist([row], schema=ENTITY_SCHEMA)
+ENTITY_SQL = """
+WITH forms AS (SELECT entity_id, name, count(*) AS n FROM mentions GROUP BY entity_id, name),
+     names AS (SELECT entity_id, name FROM forms
+               QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY n DESC, name) = 1)
+SELECT entity_id, any_value(names.name) AS name, any_value(label) AS label, count(*) AS mentions,
+       count(DISTINCT doc_id) AS documents, sum(score::DOUBLE) AS total, sum(abs(score::DOUBLE)) AS magnitude,
+       min(grain) AS grain, max(score) AS max_score
+FROM mentions JOIN names USING (entity_id) GROUP BY entity_id ORDER BY entity_id
+"""
 
 
-def keep_frequent(mentions: pa.Table, min_count: int) -> pa.Table:
-    """All mentions of one entity, or none when the entity has fewer than ``min_count`` of them."""
-    return mentions if mentions.num_rows >= min_count else mentions.slice(0, 0)
+def summarize_entities(mentions: pa.Table) -> pa.Table:
+    """One row per entity of ``mentions`` (``ENTITY_SCHEMA``). ``name`` is the most frequent display form, ties
+    broken by the smallest string. ``mean_score`` is the exactly rounded sum (``math.fsum``) over the count, so it
+    does not depend on the row order: a float64 sum is exact when every partial sum is a multiple of the smallest
+    score's spacing that float64 can hold, which ``magnitude <= grain * 2**52`` guarantees (always, for float32
+    scores in [0.5, 1] and fewer than 2**28 mentions); other entities are summed by ``math.fsum``."""
+    spans = pc.dictionary_encode(mentions["span"].combine_chunks())
+    names = pa.array([display_form(s) for s in spans.dictionary.to_pylist()], pa.string()).take(spans.indices)
+    scores = mentions["score"].to_numpy()
+    grain = np.where((scores != 0) & np.isfinite(scores), np.spacing(np.abs(scores)), np.inf).astype(np.float64)
+    table = mentions.select(["entity_id", "doc_id", "label", "score"]).append_column("name", names)
+    rows = sql(ENTITY_SQL, mentions=table.append_column("grain", pa.array(grain)))
+
+    total = rows["total"].to_numpy(zero_copy_only=False)
+    exact = np.isfinite(total) & (rows["magnitude"].to_numpy(zero_copy_only=False)
+                                  <= rows["grain"].to_numpy(zero_copy_only=False) * 2.0**52)
+    if not exact.all():
+        inexact = rows["entity_id"].filter(pa.array(~exact))
+        some = table.filter(pc.is_in(table["entity_id"], value_set=inexact)).select(["entity_id", "score"])
+        scores_of: dict[str, list[float]] = {}
+        for entity, score in zip(some["entity_id"].to_pylist(), some["score"].to_pylist()):
+            scores_of.setdefault(entity, []).append(score)
+        fsums = {entity: math.fsum(values) for entity, values in scores_of.items()}
+        total = np.where(exact, total, [fsums.get(e, 0.0) for e in rows["entity_id"].to_pylist()])
+    mentions_count = rows["mentions"].to_numpy(zero_copy_only=False)
+    return pa.table([
+        rows["entity_id"], rows["name"], rows["label"], rows["mentions"], rows["documents"],
+        pa.array(total / np.maximum(mentions_count, 1), pa.float64()),
+        pc.cast(rows["max_score"], pa.float32(), safe=False),
+    ], schema=ENTITY_SCHEMA)
 
 
-def cooccurrences_in_document(mentions: pa.Table, window: int | None) -> pa.Table:
-    """The entity pairs that co-occur in one document, one row per pair ``(source_id < target_id, weight)``.
+def cooccurrences(mentions: pa.Table, window: int | None) -> pa.Table:
+    """The co-occurring entity pairs of documents held whole in ``mentions`` (``doc_id, entity_id, start, end``),
+    summed over them: ``RELATION_SCHEMA`` rows ``(source_id < target_id, documents, weight)``.
 
     ``weight`` counts pairs of mentions, one of each entity, in the same scope. With ``window=None`` the scope is
     the document: an entity mentioned twice next to one mentioned three times gives weight 2 * 3 = 6. With
-    ``window=N`` two mentions co-occur when the gap between them, ``max(starts) - min(ends)`` (end exclusive; negative
-    when they overlap), is at most N characters. Mentions of the same entity never pair with each other.
+    ``window=N`` two mentions co-occur when the gap between them, ``max(starts) - min(ends)`` (end exclusive;
+    negative when they overlap), is at most N characters. Mentions of the same entity never pair with each other.
     """
-    ids = mentions["entity_id"].to_numpy()
     if window is None:
-        entities, counts = np.unique(ids, return_counts=True)  # sorted, so entities[i] < entities[j] for i < j
-        first, second = np.triu_indices(len(entities), k=1)
-        source, target, weight = entities[first], entities[second], counts[first] * counts[second]
-        return pa.table([source, target, weight], schema=PAIR_SCHEMA)
-    order = np.argsort(mentions["start"].to_numpy(), kind="stable")
-    ids, starts, ends = ids[order], mentions["start"].to_numpy()[order], mentions["end"].to_numpy()[order]
-    # Mention i pairs with every later mention j whose start is within `window` of i's end; for j > i in start order
-    # that is exactly gap(i, j) <= window (if j ends first, the spans overlap).
-    reach = np.searchsorted(starts, ends + window, side="right")
-    after = reach - np.arange(len(ids)) - 1
-    first = np.repeat(np.arange(len(ids)), after)
-    position_in_run = np.arange(len(first)) - np.repeat(np.cumsum(after) - after, after)
-    a, b = ids[first], ids[first + 1 + position_in_run]
-    a, b = a[a != b], b[a != b]
-    pairs = pa.table({"source_id": np.where(a < b, a, b), "target_id": np.where(a < b, b, a)})
-    counted = pairs.group_by(["source_id", "target_id"]).aggregate([([], "count_all")])
-    return pa.table([counted["source_id"], counted["target_id"], counted["count_all"]], schema=PAIR_SCHEMA)
+        query = """
+        WITH counts AS (SELECT doc_id, entity_id, count(*) AS n FROM mentions GROUP BY doc_id, entity_id)
+        SELECT a.entity_id AS source_id, b.entity_id AS target_id, count(*) AS documents,
+               sum(a.n * b.n)::BIGINT AS weight
+        FROM counts a JOIN counts b ON a.doc_id = b.doc_id AND a.entity_id < b.entity_id
+        GROUP BY a.entity_id, b.entity_id"""
+    else:
+        query = f"""
+        WITH pairs AS (
+            SELECT a.doc_id, a.entity_id AS source_id, b.entity_id AS target_id, count(*) AS weight
+            FROM mentions a JOIN mentions b ON a.doc_id = b.doc_id AND a.entity_id < b.entity_id
+             AND greatest(a.start, b.start) - least(a."end", b."end") <= {int(window)}
+            GROUP BY a.doc_id, a.entity_id, b.entity_id)
+        SELECT source_id, target_id, count(*) AS documents, sum(weight)::BIGINT AS weight
+        FROM pairs GROUP BY source_id, target_id"""
+    pairs = sql(query, mentions=mentions.select(["doc_id", "entity_id", "start", "end"]))
+    return pairs.cast(RELATION_SCHEMA)
+
+
+def cooccurrences_in_document(mentions: pa.Table, window: int | None) -> pa.Table:
+    """The entity pairs of one document (``entity_id, start, end``), one row per pair ``(source_id < target_id,
+    weight)``: ``cooccurrences`` of that document alone."""
+    document = mentions.append_column("doc_id", pa.array([""] * mentions.num_rows, pa.string()))
+    return cooccurrences(document, window).select(PAIR_SCHEMA.names)
+
+
+def sum_relations(pairs: pa.Table) -> pa.Table:
+    """Per-partition pair counts added up: one ``RELATION_SCHEMA`` row per pair, sorted."""
+    return sql("""SELECT source_id, target_id, sum(documents)::BIGINT AS documents, sum(weight)::BIGINT AS weight
+                  FROM pairs GROUP BY source_id, target_id ORDER BY source_id, target_id""", pairs=pairs
+               ).cast(RELATION_SCHEMA)
 
 
 def neo4j_nodes(entities: pa.Table) -> pa.Table:
@@ -200,8 +272,11 @@ def neo4j_relationships(relations: pa.Table) -> pa.Table:
 # --- files ---------------------------------------------------------------------------------------------------
 
 
-def find_mention_files(uri: str, allow_incomplete: bool = False) -> tuple[pafs.FileSystem, str, list[str]]:
-    """The mention Parquet files ``uri`` names, with their filesystem and the directory they were found under.
+def find_mention_files(
+    uri: str, allow_incomplete: bool = False
+) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]]:
+    """The mention Parquet files ``uri`` names (with their sizes), their filesystem, and the directory they were
+    found under.
 
     ``uri`` is an extraction output (then its ``mentions/`` are read, and its ``_SUCCESS`` must exist unless
     ``allow_incomplete``), a directory of Parquet files, one file, or a glob (``*`` may cross directories).
@@ -218,7 +293,7 @@ def find_mention_files(uri: str, allow_incomplete: bool = False) -> tuple[pafs.F
     fs, base, infos = storage.find_files(uri)
     if fs.get_file_info(base).type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"--mentions {uri}: no such file or directory")
-    files = [info.path for info in infos if info.path == base or info.path.endswith(".parquet")]
+    files = [info for info in infos if info.path == base or info.path.endswith(".parquet")]
     if not files:
         raise ValueError(f"--mentions {uri}: no mention Parquet files found "
                          "(expected *.parquet files, or an extraction output with mentions/)")
@@ -259,52 +334,99 @@ def clear_output(fs: pafs.FileSystem, root: str) -> None:
             fs.delete_dir(info.path)
 
 
-class PartFiles(FilenameProvider):
-    """Output files named by write task, ``part-00000.<format>``, ``part-00001.<format>``, ... (Ray appends a block
-    number to Parquet names: ``part-00000-0.parquet``): the same names on every run, never a random one."""
-
-    def __init__(self, file_format: str):
-        super().__init__(file_format=file_format)
-
-    def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
-        return f"part-{task_index:05d}.{self.file_format}"
+# --- Ray tasks: one per file group or partition; each returns a small stats dict first -----------------------
 
 
-def _no_csv_header() -> dict:
-    return {"write_options": pacsv.WriteOptions(include_header=False)}
+@ray.remote
+def read_and_link(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
+    """Read a group of mention files; return their validation counts (or ``{"error": ...}``), then their mentions
+    at or above ``min_score`` with entity ids, split by entity into ``partitions`` tables."""
+    nothing = [None] * partitions
+    tables = []
+    for path in files:
+        try:
+            table = pq.read_table(path, filesystem=fs)
+            check_columns(table.schema, uri)
+        except (OSError, ValueError, pa.ArrowException) as error:
+            return [{"error": str(error) if str(error).startswith("--mentions") else
+                     f"--mentions {uri}: cannot read {storage.display(fs, path)}: {error}"}, *nothing]
+        tables.append(table)
+    mentions = pa.concat_tables(tables, promote_options="permissive")
+    # Compare in the scores' own precision, so that --min-score 0.9 keeps a float32 score of 0.9.
+    score_floor = pa.scalar(min_score, mentions.schema.field("score").type).as_py()
+    counts = count_problems(mentions, score_floor)
+    if counts["end_before_start"] or any(counts[f"null_{name}"] for name in MENTION_COLUMNS):
+        return [counts, *nothing]  # refused by the driver: no point in linking
+    linked = link_mentions(mentions.filter(pc.greater_equal(mentions["score"], score_floor)))
+    return [counts, *split(linked, hash_partitions(linked, ["entity_id"], partitions), partitions)]
 
 
-def write_table(
-    dataset: ray.data.Dataset, fs: pafs.FileSystem, path: str, schema: pa.Schema, csv: bool = False
-) -> None:
-    """Write ``dataset`` as ``path/part-*.parquet``, or as headerless ``part-*.csv``, into a ``path`` that must not
-    exist yet (``clear_output`` ran), so fixed file names can never mix runs. Ray writes no file for an empty
-    dataset; then one empty part with ``schema`` is written, so that readers always find the table."""
-    if csv:
-        dataset.write_csv(path, filesystem=fs, filename_provider=PartFiles("csv"), arrow_csv_args_fn=_no_csv_header,
-                          mode=SaveMode.CREATE)
-    else:
-        dataset.write_parquet(path, filesystem=fs, filename_provider=PartFiles("parquet"), mode=SaveMode.CREATE)
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
-        fs.create_dir(path)
-        with fs.open_output_stream(f"{path}/part-00000.{'csv' if csv else 'parquet'}") as f:
-            if csv:
-                pacsv.write_csv(schema.empty_table(), f, **_no_csv_header())
-            else:
-                pq.write_table(schema.empty_table(), f)
+@ray.remote
+def reduce_entities(min_count: int, partitions: int, *parts: pa.Table) -> list:
+    """All mentions of the entities of one partition: their counts, the entity rows with at least ``min_count``
+    mentions, those entities' mentions, and those mentions' ``(doc_id, entity_id, start, end)`` split by document."""
+    mentions = pa.concat_tables(parts, promote_options="permissive")
+    all_entities = summarize_entities(mentions)
+    entities, kept = all_entities, mentions
+    if min_count > 1:
+        entities = all_entities.filter(pc.greater_equal(all_entities["mentions"], min_count))
+        kept = mentions.filter(pc.is_in(mentions["entity_id"], value_set=entities["entity_id"]))
+    stats = {"entities": all_entities.num_rows, "kept_entities": entities.num_rows, "kept_mentions": kept.num_rows,
+             "most_mentions": pc.max(all_entities["mentions"]).as_py() or 0}
+    links = kept.select(["doc_id", "entity_id", "start", "end"])
+    return [stats, entities, kept, *split(links, hash_partitions(links, ["doc_id"], partitions), partitions)]
 
 
-def write_neo4j(entities: ray.data.Dataset, relations: ray.data.Dataset, fs: pafs.FileSystem, root: str) -> None:
-    """``root/neo4j/{entities,relations}_header.csv`` and headerless ``root/neo4j/{entities,relations}/part-*.csv``:
-    ``neo4j-admin database import full --nodes=HEADER,PARTS --relationships=HEADER,PARTS`` reads them."""
-    for name, table, to_csv_columns, schema in (
-        ("entities", entities, neo4j_nodes, ENTITY_SCHEMA),
-        ("relations", relations, neo4j_relationships, RELATION_SCHEMA),
-    ):
-        columns = to_csv_columns(schema.empty_table()).schema
-        csv_rows = table.map_batches(to_csv_columns, batch_format="pyarrow")
-        write_table(csv_rows, fs, f"{root}/neo4j/{name}", columns, csv=True)
-        storage.write_bytes(fs, f"{root}/neo4j/{name}_header.csv", (",".join(columns.names) + "\n").encode())
+@ray.remote
+def reduce_documents(window: int | None, partitions: int, *parts: pa.Table) -> list:
+    """The co-occurrences in the documents of one partition, summed, split by pair into ``partitions`` tables."""
+    pairs = cooccurrences(pa.concat_tables(parts, promote_options="permissive"), window)
+    return [pairs.num_rows, *split(pairs, hash_partitions(pairs, ["source_id", "target_id"], partitions), partitions)]
+
+
+@ray.remote
+def reduce_pairs(*parts: pa.Table) -> list:
+    """The relation rows of the pairs of one partition, and their number."""
+    relations = sum_relations(pa.concat_tables(parts))
+    return [relations.num_rows, relations]
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    """Headerless CSV: the header goes in a file of its own, for ``neo4j-admin``."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False))
+    return sink.getvalue().to_pybytes()
+
+
+@ray.remote
+def write_partition(fs: pafs.FileSystem, root: str, index: int, entities: pa.Table, mentions: pa.Table,
+                    relations: pa.Table, neo4j: bool) -> None:
+    """Write partition ``index`` of each table as ``part-NNNNN.parquet`` (``.csv`` under ``neo4j/``). Empty
+    partitions write nothing, except partition 0, so that every table has at least one (maybe empty) file."""
+    tables = {"entities": entities, "relations": relations, "mention_entities": mentions}
+    for name, table in tables.items():
+        if table.num_rows or index == 0:
+            storage.write_bytes(fs, f"{root}/{name}/part-{index:05d}.parquet", parquet_bytes(table))
+    if neo4j:
+        for name, to_csv_columns in (("entities", neo4j_nodes), ("relations", neo4j_relationships)):
+            if tables[name].num_rows or index == 0:
+                storage.write_bytes(fs, f"{root}/neo4j/{name}/part-{index:05d}.csv",
+                                    csv_bytes(to_csv_columns(tables[name])))
+
+
+def write_neo4j_headers(fs: pafs.FileSystem, root: str) -> None:
+    """``root/neo4j/{entities,relations}_header.csv``: ``neo4j-admin database import full
+    --nodes=HEADER,PARTS --relationships=HEADER,PARTS`` reads them before the headerless parts."""
+    for name, to_csv_columns, schema in (("entities", neo4j_nodes, ENTITY_SCHEMA),
+                                         ("relations", neo4j_relationships, RELATION_SCHEMA)):
+        columns = to_csv_columns(schema.empty_table()).schema.names
+        storage.write_bytes(fs, f"{root}/neo4j/{name}_header.csv", (",".join(columns) + "\n").encode())
 
 
 # --- the job -------------------------------------------------------------------------------------------------
@@ -320,11 +442,13 @@ def check_columns(schema: pa.Schema, uri: str) -> None:
             raise ValueError(f"--mentions {uri}: column {name!r} has type {schema.field(name).type}, expected {kind}")
 
 
-def validate_mentions(dataset: ray.data.Dataset, uri: str, min_score: float) -> dict:
-    """Check the mention values in one pass; the ``VALIDATION_COUNTS`` (``rows``, ``at_min_score``, ...)."""
-    problems = dataset.map_batches(count_problems, batch_format="pyarrow", fn_kwargs={"min_score": min_score})
-    counts = problems.aggregate(*(Sum(name, alias_name=name) for name in VALIDATION_COUNTS)) or {}
-    if not counts.get("rows"):
+def validate_counts(stats: list[dict], uri: str, min_score: float) -> dict:
+    """The read tasks' ``VALIDATION_COUNTS`` added up, after refusing what they found wrong."""
+    for found in stats:
+        if "error" in found:
+            raise ValueError(found["error"])
+    counts = {name: sum(found[name] for found in stats) for name in VALIDATION_COUNTS}
+    if not counts["rows"]:
         raise ValueError(f"--mentions {uri}: the mention files hold no rows")
     nulls = [name for name in MENTION_COLUMNS if counts[f"null_{name}"]]
     if nulls:
@@ -338,6 +462,26 @@ def validate_mentions(dataset: ray.data.Dataset, uri: str, min_score: float) -> 
         raise ValueError(f"--mentions {uri}: none of the {counts['rows']} mentions has score >= {min_score:g}; "
                          "lower --min-score")
     return counts
+
+
+def plan_partitions(sizes: list[int], cpus: int) -> int:
+    """Shuffle partitions: one per ``BYTES_PER_PARTITION`` of input, at least one per CPU once each gets a
+    megabyte, at most ``MAX_PARTITIONS``."""
+    total = sum(sizes)
+    return max(1, min(MAX_PARTITIONS, max(math.ceil(total / BYTES_PER_PARTITION), min(cpus, total // 1024**2))))
+
+
+def group_files(infos: list[pafs.FileInfo], groups: int) -> list[list[str]]:
+    """Consecutive files in at most about ``groups`` groups of similar total size: one read task each."""
+    target = sum(info.size or 0 for info in infos) / groups
+    grouped, current, size = [], [], 0
+    for info in infos:
+        current.append(info.path)
+        size += info.size or 0
+        if size >= target:
+            grouped.append(current)
+            current, size = [], 0
+    return grouped + ([current] if current else [])
 
 
 def build_graph(
@@ -358,55 +502,53 @@ def build_graph(
         raise ValueError(f"--min-count must be at least 1, got {min_count}")
     if window is not None and window < 0:
         raise ValueError(f"--window must be 'doc' or a number of characters >= 0, got {window}")
+    if partitions is not None and partitions < 1:
+        raise ValueError(f"--partitions must be at least 1, got {partitions}")
     input_fs, input_root, files = find_mention_files(mentions, allow_incomplete)
     output_fs, output_root = check_output(output, overwrite, input_fs, input_root)
+    # The first file's columns here, before any Ray work (its footer only); the read tasks check every file.
+    check_columns(pq.read_schema(files[0].path, filesystem=input_fs), mentions)
+    started = time.perf_counter()
+    if not ray.is_initialized():
+        ray.init()
+    partitions = partitions or plan_partitions([info.size or 0 for info in files],
+                                               int(ray.cluster_resources().get("CPU", 1)))
+    groups = group_files(files, partitions)
 
-    raw = ray.data.read_parquet(files, filesystem=input_fs)
-    check_columns(raw.schema().base_schema, mentions)
-    # Read once, linked once, held by Ray (spilled to disk when large): validation and the entity, relation and
-    # mention-table stages all read it, and normalizing every surface form again for each would cost more.
-    linked = raw.map_batches(link_mentions, batch_format="pyarrow").materialize()
-    # Compare in the scores' own precision, so that --min-score 0.9 keeps a float32 score of 0.9.
-    score_floor = pa.scalar(min_score, raw.schema().base_schema.field("score").type).as_py()
-    counts = validate_mentions(linked, mentions, score_floor)
-    partitions = partitions or min(MAX_PARTITIONS, math.ceil(counts["rows"] / ROWS_PER_PARTITION))
-    logger.info("%d mention rows in %d files, %d with score >= %s; %d shuffle partitions",
-                counts["rows"], len(files), counts["at_min_score"], min_score, partitions)
+    read = [read_and_link.options(num_returns=1 + partitions).remote(group, input_fs, mentions, min_score, partitions)
+            for group in groups]
+    counts = validate_counts(ray.get([task[0] for task in read]), mentions, min_score)
+    logger.info("%d mention rows in %d files (%d read tasks), %d with score >= %s; %d partitions; %.1f s",
+                counts["rows"], len(files), len(groups), counts["at_min_score"], min_score, partitions,
+                time.perf_counter() - started)
 
-    scored = linked.filter(expr=col("score") >= score_floor)
-    all_entities = (
-        scored.select_columns(["entity_id", "doc_id", "span", "label", "score"])
-        .groupby("entity_id", num_partitions=partitions)
-        .map_groups(summarize_entity, batch_format="pyarrow").materialize()
-    )
-    entities, kept, kept_mentions = all_entities, scored, counts["at_min_score"]
-    if min_count > 1:
-        entities = all_entities.filter(expr=col("mentions") >= min_count).materialize()
-        if entities.count() == 0:
-            raise ValueError(f"no entity has --min-count {min_count} mentions (the most mentioned has "
-                             f"{all_entities.max('mentions')}): lower --min-count")
-        kept_mentions = entities.sum("mentions")
-        kept = scored.groupby("entity_id", num_partitions=partitions).map_groups(
-            keep_frequent, batch_format="pyarrow", fn_kwargs={"min_count": min_count}
-        ).materialize()
-    logger.info("%d entities (%d kept with >= %d mentions)", all_entities.count(), entities.count(), min_count)
+    by_entity = [reduce_entities.options(num_returns=3 + partitions).remote(
+        min_count, partitions, *[task[1 + i] for task in read]) for i in range(partitions)]
+    entity_stats = ray.get([task[0] for task in by_entity])
+    del read  # every reducer has its input: free the read tasks' tables
+    entity_count = sum(found["kept_entities"] for found in entity_stats)
+    kept_mentions = sum(found["kept_mentions"] for found in entity_stats)
+    if entity_count == 0:
+        raise ValueError(f"no entity has --min-count {min_count} mentions (the most mentioned has "
+                         f"{max(found['most_mentions'] for found in entity_stats)}): lower --min-count")
+    logger.info("%d entities (%d kept with >= %d mentions); %.1f s", sum(found["entities"] for found in entity_stats),
+                entity_count, min_count, time.perf_counter() - started)
 
-    relations = (
-        kept.select_columns(["doc_id", "entity_id", "start", "end"]).groupby("doc_id", num_partitions=partitions)
-        .map_groups(cooccurrences_in_document, batch_format="pyarrow", fn_kwargs={"window": window})
-        .groupby(["source_id", "target_id"], num_partitions=partitions)
-        .aggregate(Count(alias_name="documents"), Sum("weight", alias_name="weight"))
-        .materialize()
-    )
-    logger.info("%d relations (co-occurrence scope: %s)", relations.count(), "document" if window is None else
-                f"{window} characters")
+    by_document = [reduce_documents.options(num_returns=1 + partitions).remote(
+        window, partitions, *[task[3 + i] for task in by_entity]) for i in range(partitions)]
+    by_pair = [reduce_pairs.options(num_returns=2).remote(*[task[1 + i] for task in by_document])
+               for i in range(partitions)]
+    entity_tables = [task[1:3] for task in by_entity]  # the document splits stay only with their tasks
+    del by_entity, by_document
+    relation_count = sum(ray.get([task[0] for task in by_pair]))
+    logger.info("%d relations (co-occurrence scope: %s); %.1f s", relation_count,
+                "document" if window is None else f"{window} characters", time.perf_counter() - started)
 
     clear_output(output_fs, output_root)
-    write_table(entities, output_fs, f"{output_root}/entities", ENTITY_SCHEMA)
-    write_table(relations, output_fs, f"{output_root}/relations", RELATION_SCHEMA)
-    write_table(kept, output_fs, f"{output_root}/mention_entities", linked.schema().base_schema)
+    ray.get([write_partition.remote(output_fs, output_root, i, *entity_tables[i], by_pair[i][1], neo4j)
+             for i in range(partitions)])
     if neo4j:
-        write_neo4j(entities, relations, output_fs, output_root)
+        write_neo4j_headers(output_fs, output_root)
 
     summary = {
         "mentions": mentions, "files": len(files), "min_score": min_score, "min_count": min_count,
@@ -415,10 +557,10 @@ def build_graph(
         "mentions_below_min_score": counts["rows"] - counts["at_min_score"],
         "mentions_of_rare_entities": counts["at_min_score"] - kept_mentions,
         "mentions_kept": kept_mentions,
-        "entities": entities.count(), "relations": relations.count(),
+        "entities": entity_count, "relations": relation_count,
     }
     storage.write_bytes(output_fs, f"{output_root}/_SUCCESS", (json.dumps(summary, indent=2) + "\n").encode())
-    logger.info("wrote %s: %s", output, summary)
+    logger.info("wrote %s in %.1f s: %s", output, time.perf_counter() - started, summary)
     return summary
 
 
@@ -450,8 +592,8 @@ def add_kg_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-incomplete", action="store_true",
                         help="read an extraction output that has no _SUCCESS yet")
     parser.add_argument("--partitions", type=int, default=None,
-                        help=f"shuffle partitions (default: one per {ROWS_PER_PARTITION} mentions, at most "
-                             f"{MAX_PARTITIONS})")
+                        help=f"hash partitions of the shuffles (default: one per {BYTES_PER_PARTITION >> 20} MiB of "
+                             f"input, at least one per CPU, at most {MAX_PARTITIONS})")
 
 
 def run_kg(args: argparse.Namespace) -> None:

@@ -3,9 +3,11 @@ stable across runs, input orders and shardings, Neo4j CSVs parsed back, S3 in an
 
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
 import json
+import math
 import random
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 from gliner_ray.cli import main
 from gliner_ray.kg import build_graph, cooccurrences_in_document, entity_id, normalize_surface
 
+FULL_WIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
 MENTION_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("span", pa.string()),
     ("label", pa.string()), ("score", pa.float32()),
@@ -268,3 +271,77 @@ def test_bad_values_are_a_clear_error_before_any_output(ray_cluster, tmp_path, c
     pq.write_table(table, tmp_path / "nulls" / "m.parquet")
     assert "null values in doc_id (1 rows)" in run_cli(capsys, "--mentions", tmp_path / "nulls", "--output", output)
     assert not output.exists()
+
+
+# --- the engine against the definitions, on a random corpus ------------------------------------------------
+
+
+def reference_graph(rows: list[tuple], min_score: float, min_count: int, window: int | None):
+    """Entity and relation rows by the module's definitions, in plain Python, one mention and one pair at a time."""
+    by_entity = collections.defaultdict(list)
+    for row in rows:
+        if row[5] >= min_score:
+            by_entity[entity_id(row[3], row[4])].append(row)
+    by_entity = {e: ms for e, ms in by_entity.items() if len(ms) >= min_count}
+    entities = []
+    for entity, mentions in by_entity.items():
+        forms = collections.Counter(" ".join(m[3].split()) for m in mentions)
+        scores = [m[5] for m in mentions]
+        entities.append((entity, min(forms, key=lambda f: (-forms[f], f)), mentions[0][4], len(mentions),
+                         len({m[0] for m in mentions}), math.fsum(scores) / len(scores), max(scores)))
+    by_document = collections.defaultdict(list)
+    for entity, mentions in by_entity.items():
+        for m in mentions:
+            by_document[m[0]].append((entity, m[1], m[2]))
+    weights, documents = collections.Counter(), collections.defaultdict(set)
+    for doc, mentions in by_document.items():
+        for i, (a, a_start, a_end) in enumerate(mentions):
+            for b, b_start, b_end in mentions[i + 1:]:
+                if a != b and (window is None or max(a_start, b_start) - min(a_end, b_end) <= window):
+                    weights[min(a, b), max(a, b)] += 1
+                    documents[min(a, b), max(a, b)].add(doc)
+    relations = [(s, t, len(documents[s, t]), w) for (s, t), w in weights.items()]
+    return sorted(entities), sorted(relations)
+
+
+@pytest.mark.parametrize("window, min_count, min_score", [(None, 1, 0.0), (15, 2, 0.3)])
+def test_partitioned_graph_matches_the_definitions(ray_cluster, tmp_path, window, min_count, min_score):
+    rng = random.Random(11)
+    names = ["IBM", "Tim Cook", "Apple", "Straße", "U.S.", "C++", "São Paulo", "...", "Ümit", "new york"]
+    surfaces = [v for n in names for v in (n, n.upper(), f" {n}.", n.replace(" ", "  "), n.translate(FULL_WIDTH))]
+    rows = []
+    for doc in range(60):
+        position = 0
+        for _ in range(rng.randint(0, 12)):
+            span = rng.choice(surfaces)
+            position += rng.randint(0, 8)
+            start, end = position, position + len(span)
+            score = float(np.float32(rng.random()))  # exact in float32: the reference sees the stored value
+            rows.append((f"doc-{doc}", start, end, span, rng.choice(["organization", "place"]), score))
+            position = end - rng.randint(0, 3)  # sometimes overlapping the next one
+    rng.shuffle(rows)
+    for part in range(3):
+        write_mentions(tmp_path / "mentions" / f"part-{part}.parquet", rows[part::3])
+
+    summary = build_graph(str(tmp_path / "mentions"), str(tmp_path / "graph"), min_score=min_score,
+                          min_count=min_count, window=window, partitions=4)
+    entities, relations = reference_graph(rows, min_score, min_count, window)
+    assert read_rows(tmp_path / "graph" / "entities") == entities
+    assert read_rows(tmp_path / "graph" / "relations") == relations
+    assert len(relations) > 20 and len(entities) > 20  # a real graph, not a trivial one
+    linked = pq.read_table(tmp_path / "graph" / "mention_entities")
+    assert collections.Counter(linked["entity_id"].to_pylist()) == {e[0]: e[3] for e in entities}
+    assert summary["mentions_kept"] == linked.num_rows == sum(e[3] for e in entities)
+    assert len(list((tmp_path / "graph" / "entities").glob("part-*.parquet"))) > 1  # partitions written apart
+
+
+def test_a_bad_file_after_the_first_is_a_clear_error_before_any_output(ray_cluster, tmp_path, capsys):
+    # The driver checks the first file's columns; the read tasks check every other file, and say which one.
+    write_mentions(tmp_path / "in" / "part-0.parquet", MENTIONS)
+    (tmp_path / "in" / "part-1.parquet").write_bytes(b"not parquet")
+    message = run_cli(capsys, "--mentions", tmp_path / "in", "--output", tmp_path / "graph")
+    assert "cannot read" in message and "part-1.parquet" in message
+    (tmp_path / "in" / "part-1.parquet").unlink()
+    pq.write_table(pa.table({"doc_id": ["d9"], "start": [0], "end": [3], "span": ["IBM"]}), tmp_path / "in" / "part-2.parquet")
+    assert "column 'label' is missing" in run_cli(capsys, "--mentions", tmp_path / "in", "--output", tmp_path / "graph")
+    assert not (tmp_path / "graph").exists()
