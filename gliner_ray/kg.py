@@ -479,7 +479,8 @@ def read_relations(files: list[str], fs: pafs.FileSystem, uri: str, min_score: f
     if isinstance(relations, dict):
         return [relations, *nothing]
     floor = score_floor(relations, min_score)
-    counts = count_problems(relations, floor, RELATION_COLUMNS, [("head_start", "head_end"), ("tail_start", "tail_end")])
+    offsets = [("head_start", "head_end"), ("tail_start", "tail_end")]
+    counts = count_problems(relations, floor, RELATION_COLUMNS, offsets)
     counts["untyped"] = pc.sum(pc.equal(neo4j_type(relations["relation"]), "")).as_py() or 0
     if counts["end_before_start"] or counts["untyped"] or any(counts[f"null_{n}"] for n in RELATION_COLUMNS):
         return [counts, *nothing]
@@ -686,11 +687,11 @@ def build_graph(
 
     read = [read_and_link.options(num_returns=1 + partitions).remote(group, input_fs, mentions, min_score, partitions)
             for group in groups]
+    if relation_input:  # read beside the mentions
+        read_typed = [read_relations.options(num_returns=1 + partitions).remote(
+            group, relation_fs, relations, min_score, partitions) for group in group_files(relation_files, partitions)]
     counts = validate_counts(ray.get([task[0] for task in read]), mentions, min_score)
     if relation_input:
-        relation_groups = group_files(relation_files, partitions)
-        read_typed = [read_relations.options(num_returns=1 + partitions).remote(
-            group, relation_fs, relations, min_score, partitions) for group in relation_groups]
         relation_counts = add_counts(ray.get([task[0] for task in read_typed]), relations, "--relations",
                                      RELATION_COLUMNS)
         logger.info("%d relation rows in %d files, %d with score >= %s", relation_counts["rows"],
