@@ -8,7 +8,13 @@ Input: mention rows ``(doc_id, start, end, span, label, score)`` as the extracti
   number of documents where the two entities co-occur, ``weight`` the number of co-occurring mention pairs (one
   mention of each, in the same scope: ``--window doc`` or within N characters), so repeated co-mentions weigh more.
 - ``mention_entities/``: every kept mention row with its ``entity_id``, linking the graph back to the text.
-- ``neo4j/`` (with ``--neo4j``): headerless CSV parts plus one header file per table, for ``neo4j-admin``.
+- ``typed_relations/`` (only with relation input, see below): directed typed edges, one row per
+  ``(source_id, target_id, relation)``: ``documents`` is the number of documents with such a relation row,
+  ``weight`` the number of relation rows, ``mean_score`` (float64, summed in ascending order so it is the same in
+  every run) and ``max_score`` their scores.
+- ``neo4j/`` (with ``--neo4j``): headerless CSV parts plus one header file per table, for ``neo4j-admin``; typed
+  relations are one file set whose ``:TYPE`` column is the relation in upper snake case ("works for" ->
+  ``WORKS_FOR``: each run of characters other than letters and digits becomes one ``_``, none at the ends).
 - ``_SUCCESS``: JSON counts, written last: a directory without it is an unfinished run.
 
 An entity is a normalized surface form with a type: ``entity_id = blake2b(normalize(span) + "\\x1f" + label)``,
@@ -17,6 +23,15 @@ id with probability about n²/2⁶⁵: ~3e-4 for 10⁸ entities). ``normalize`` 
 and case (casefold), strips surrounding whitespace and punctuation (Unicode category P*) and collapses inner
 whitespace: "IBM", "IBM ", "ＩＢＭ" and "ibm." are one entity. A span that is all punctuation keeps it ("..."),
 so every mention has exactly one entity. The type is hashed as written ("ORG" and "org" are different types).
+
+Relation input: rows ``(doc_id, head_start, head_end, head_span, head_label, tail_start, tail_end, tail_span,
+tail_label, relation, score)`` as relation extraction writes them (``OUTPUT/relations/*.parquet`` beside
+``mentions/``, read when present, or the files ``--relations`` names). A relation row is the edge head -> tail:
+``source_id = entity_id(head_span, head_label)``, ``target_id = entity_id(tail_span, tail_label)``, the very ids of
+the mentions. Of the ``relations_read`` rows, ``relations_below_min_score`` have ``score < min_score``,
+``relations_of_dropped_entities`` have a head or tail that is not a kept entity (not in ``entities/``: too rare, or
+never mentioned at or above ``min_score``), and the rest, ``relations_kept``, sum to ``typed_relations.weight``.
+Without relation input there is no ``typed_relations/`` and the output is as it always was.
 
 Counts add up: of the ``mentions_read`` rows, ``mentions_below_min_score`` have ``score < min_score`` (or NaN;
 compared in the score column's precision), ``mentions_of_rare_entities`` belong to entities with fewer than
@@ -35,6 +50,11 @@ nothing but counts on the driver.
 3. ``reduce_documents`` (one per document partition): every document is whole here, so its co-occurring pairs are
    one DuckDB self-join; pairs are summed within the partition and split by ``hash(source_id, target_id)``.
 4. ``reduce_pairs`` (one per pair partition): the relation rows.
+
+Typed relations take two more shuffles: ``read_relations`` links head and tail like step 1 and splits by
+``hash(source_id)``; ``keep_heads`` (one per entity partition, beside the entity rows of step 2) keeps the rows
+whose head is a kept entity and splits them by ``hash(target_id)``; ``reduce_typed_relations`` keeps those whose
+tail is kept too and, as every row of a triple shares its tail, groups them into the final rows.
 
 The driver checks the counts of step 1 (and the ``--min-count`` outcome of step 2) before it touches the output,
 then write tasks put one ``part-NNNNN`` file per partition and table, and ``_SUCCESS`` comes last.
@@ -80,9 +100,16 @@ PAIR_SCHEMA = pa.schema([("source_id", pa.string()), ("target_id", pa.string()),
 RELATION_SCHEMA = pa.schema([
     ("source_id", pa.string()), ("target_id", pa.string()), ("documents", pa.int64()), ("weight", pa.int64()),
 ])
-VALIDATION_COUNTS = ("rows", "at_min_score", "end_before_start", *(f"null_{name}" for name in MENTION_COLUMNS))
+# The relation extraction output contract (``OUTPUT/relations/*.parquet`` beside ``mentions/``).
+RELATION_COLUMNS = {"doc_id": "string", "head_start": "integer", "head_end": "integer", "head_span": "string",
+                    "head_label": "string", "tail_start": "integer", "tail_end": "integer", "tail_span": "string",
+                    "tail_label": "string", "relation": "string", "score": "floating"}
+TYPED_RELATION_SCHEMA = pa.schema([
+    ("source_id", pa.string()), ("target_id", pa.string()), ("relation", pa.string()), ("documents", pa.int64()),
+    ("weight", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
+])
 # What this command writes under --output; anything else there is not ours to delete.
-OUTPUT_NAMES = ("_SUCCESS", "entities", "relations", "mention_entities", "neo4j")
+OUTPUT_NAMES = ("_SUCCESS", "entities", "relations", "typed_relations", "mention_entities", "neo4j")
 NEO4J_NODE_LABEL = "Entity"
 NEO4J_RELATIONSHIP_TYPE = "CO_OCCURS_WITH"
 BYTES_PER_PARTITION = 8 * 1024**2  # of input Parquet (about 500k mentions): one read task and one partition each
@@ -139,29 +166,67 @@ def split(table: pa.Table, partition: np.ndarray, partitions: int) -> list[pa.Ta
     return [table.take(order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
-def count_problems(mentions: pa.Table, min_score: float) -> dict:
-    """The ``VALIDATION_COUNTS`` of a table: rows, rows at or above ``min_score``, rows whose ``end`` is before
-    their ``start``, and nulls per column."""
-    counts = [
-        mentions.num_rows,
-        pc.sum(pc.greater_equal(mentions["score"], min_score)).as_py() or 0,
-        pc.sum(pc.less(mentions["end"], mentions["start"])).as_py() or 0,
-        *(mentions[name].null_count for name in MENTION_COLUMNS),
-    ]
-    return dict(zip(VALIDATION_COUNTS, counts))
+def count_problems(table: pa.Table, min_score: float, columns: dict, offsets: list[tuple[str, str]]) -> dict:
+    """What a read task reports of its rows (mentions or relations): ``rows``, ``at_min_score`` (rows at or above
+    ``min_score``), ``end_before_start`` (rows with an ``(start, end)`` pair of ``offsets`` reversed), and
+    ``null_NAME`` per column of ``columns``."""
+    reversed_offsets = [pc.fill_null(pc.less(table[end], table[start]), False) for start, end in offsets]
+    return {
+        "rows": table.num_rows,
+        "at_min_score": pc.sum(pc.greater_equal(table["score"], min_score)).as_py() or 0,
+        "end_before_start": pc.sum(functools.reduce(pc.or_, reversed_offsets)).as_py() or 0,
+        **{f"null_{name}": table[name].null_count for name in columns},
+    }
 
 
-def link_mentions(mentions: pa.Table) -> pa.Table:
-    """The mentions, each with the ``entity_id`` it names. Ids are computed once per distinct (span, label) and
+def link_entities(spans: pa.ChunkedArray, labels: pa.ChunkedArray) -> pa.Array:
+    """The ``entity_id`` of each (span, label) row. Ids are computed once per distinct (span, label) and
     normalization once per distinct span (Python); mapping them back onto the rows is vectorized."""
-    spans = pc.dictionary_encode(mentions["span"].combine_chunks())
-    labels = pc.dictionary_encode(mentions["label"].combine_chunks())
+    spans = pc.dictionary_encode(spans.combine_chunks())
+    labels = pc.dictionary_encode(labels.combine_chunks())
     label_count = max(len(labels.dictionary), 1)
     pair = spans.indices.to_numpy().astype(np.int64) * label_count + labels.indices.to_numpy()
     distinct, row_pair = np.unique(pair, return_inverse=True)
     surfaces, label_names = spans.dictionary.to_pylist(), labels.dictionary.to_pylist()
     ids = [entity_id(surfaces[p // label_count], label_names[p % label_count]) for p in distinct.tolist()]
-    return mentions.append_column("entity_id", pa.array(ids, pa.string()).take(row_pair.reshape(-1)))
+    return pa.array(ids, pa.string()).take(row_pair.reshape(-1))
+
+
+def link_mentions(mentions: pa.Table) -> pa.Table:
+    """The mentions, each with the ``entity_id`` it names."""
+    return mentions.append_column("entity_id", link_entities(mentions["span"], mentions["label"]))
+
+
+def link_relations(relations: pa.Table) -> pa.Table:
+    """The relations as directed edges ``(doc_id, source_id, target_id, relation, score)``: the head's entity to
+    the tail's, ids from the very ``entity_id`` that mentions get."""
+    return pa.table({
+        "doc_id": relations["doc_id"],
+        "source_id": link_entities(relations["head_span"], relations["head_label"]),
+        "target_id": link_entities(relations["tail_span"], relations["tail_label"]),
+        "relation": relations["relation"], "score": relations["score"],
+    })
+
+
+def neo4j_type(relations: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Neo4j relationship types from relation names, upper snake case: "works for" -> WORKS_FOR (every run of
+    characters other than letters and digits becomes one underscore; none at the ends)."""
+    snake = pc.replace_substring_regex(relations, r"[^\p{L}\p{N}]+", "_")
+    return pc.utf8_trim(pc.utf8_upper(snake), "_")
+
+
+TYPED_RELATION_SQL = """
+SELECT source_id, target_id, relation, count(DISTINCT doc_id) AS documents, count(*) AS weight,
+       sum(score::DOUBLE ORDER BY score) / count(*) AS mean_score, max(score) AS max_score
+FROM relations GROUP BY source_id, target_id, relation ORDER BY source_id, target_id, relation
+"""
+
+
+def summarize_typed_relations(relations: pa.Table) -> pa.Table:
+    """One ``TYPED_RELATION_SCHEMA`` row per (source_id, target_id, relation) of ``relations`` (all rows of each
+    triple): documents, relation rows (``weight``), and the mean (summed in ascending order, so the same in every
+    run) and maximum score."""
+    return sql(TYPED_RELATION_SQL, relations=relations).cast(TYPED_RELATION_SCHEMA, safe=False)
 
 
 ENTITY_SQL = """
@@ -269,6 +334,17 @@ def neo4j_relationships(relations: pa.Table) -> pa.Table:
     })
 
 
+def neo4j_typed_relationships(relations: pa.Table) -> pa.Table:
+    """Typed relation rows in the column order of their relationship header: ``:TYPE`` is the relation in upper
+    snake case (``neo4j_type``), ``relation`` the name as extracted."""
+    return pa.table({
+        ":START_ID": relations["source_id"], ":END_ID": relations["target_id"],
+        ":TYPE": neo4j_type(relations["relation"]), "relation": relations["relation"],
+        "documents:long": relations["documents"], "weight:long": relations["weight"],
+        "mean_score:double": relations["mean_score"], "max_score:double": relations["max_score"],
+    })
+
+
 # --- files ---------------------------------------------------------------------------------------------------
 
 
@@ -298,6 +374,27 @@ def find_mention_files(
         raise ValueError(f"--mentions {uri}: no mention Parquet files found "
                          "(expected *.parquet files, or an extraction output with mentions/)")
     return fs, base, files
+
+
+def find_relation_files(mentions: str, relations: str | None) -> tuple[str, pafs.FileSystem, str, list] | None:
+    """The relation Parquet files to type edges with, as ``(uri, filesystem, base, files)``: those ``relations``
+    names (a directory, a glob, or an extraction output's ``relations/``), else the ``relations/`` beside the
+    ``mentions/`` of the extraction output ``mentions``; None when there are none (co-occurrence edges only)."""
+    uri = relations or mentions
+    fs, path = storage.resolve(uri)
+    beside_mentions = fs.get_file_info(f"{path}/mentions").type == pafs.FileType.Directory
+    if fs.get_file_info(f"{path}/relations").type == pafs.FileType.Directory and (relations or beside_mentions):
+        uri = storage.join(uri, "relations")
+    elif relations is None:
+        return None
+    fs, base, infos = storage.find_files(uri)
+    files = [info for info in infos if info.path == base or info.path.endswith(".parquet")]
+    if relations and fs.get_file_info(base).type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"--relations {uri}: no such file or directory")
+    if relations and not files:
+        raise ValueError(f"--relations {uri}: no relation Parquet files found (expected *.parquet files, or an "
+                         "extraction output with relations/)")
+    return (uri, fs, base, files) if files else None
 
 
 def check_output(uri: str, overwrite: bool, input_fs: pafs.FileSystem, input_root: str) -> tuple[pafs.FileSystem, str]:
@@ -337,28 +434,58 @@ def clear_output(fs: pafs.FileSystem, root: str) -> None:
 # --- Ray tasks: one per file group or partition; each returns a small stats dict first -----------------------
 
 
+def read_files(files: list[str], fs: pafs.FileSystem, uri: str, flag: str, columns: dict) -> pa.Table | dict:
+    """The Parquet ``files`` as one table, or ``{"error": ...}`` naming the file that cannot be read or lacks
+    ``columns``."""
+    tables = []
+    for path in files:
+        try:
+            table = pq.read_table(path, filesystem=fs)
+            check_columns(table.schema, uri, flag, columns)
+        except (OSError, ValueError, pa.ArrowException) as error:
+            return {"error": str(error) if str(error).startswith(flag) else
+                    f"{flag} {uri}: cannot read {storage.display(fs, path)}: {error}"}
+        tables.append(table)
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def score_floor(table: pa.Table, min_score: float) -> float:
+    """``min_score`` in the scores' own precision, so that --min-score 0.9 keeps a float32 score of 0.9."""
+    return pa.scalar(min_score, table.schema.field("score").type).as_py()
+
+
 @ray.remote
 def read_and_link(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
     """Read a group of mention files; return their validation counts (or ``{"error": ...}``), then their mentions
     at or above ``min_score`` with entity ids, split by entity into ``partitions`` tables."""
     nothing = [None] * partitions
-    tables = []
-    for path in files:
-        try:
-            table = pq.read_table(path, filesystem=fs)
-            check_columns(table.schema, uri)
-        except (OSError, ValueError, pa.ArrowException) as error:
-            return [{"error": str(error) if str(error).startswith("--mentions") else
-                     f"--mentions {uri}: cannot read {storage.display(fs, path)}: {error}"}, *nothing]
-        tables.append(table)
-    mentions = pa.concat_tables(tables, promote_options="permissive")
-    # Compare in the scores' own precision, so that --min-score 0.9 keeps a float32 score of 0.9.
-    score_floor = pa.scalar(min_score, mentions.schema.field("score").type).as_py()
-    counts = count_problems(mentions, score_floor)
+    mentions = read_files(files, fs, uri, "--mentions", MENTION_COLUMNS)
+    if isinstance(mentions, dict):
+        return [mentions, *nothing]
+    floor = score_floor(mentions, min_score)
+    counts = count_problems(mentions, floor, MENTION_COLUMNS, [("start", "end")])
     if counts["end_before_start"] or any(counts[f"null_{name}"] for name in MENTION_COLUMNS):
         return [counts, *nothing]  # refused by the driver: no point in linking
-    linked = link_mentions(mentions.filter(pc.greater_equal(mentions["score"], score_floor)))
+    linked = link_mentions(mentions.filter(pc.greater_equal(mentions["score"], floor)))
     return [counts, *split(linked, hash_partitions(linked, ["entity_id"], partitions), partitions)]
+
+
+@ray.remote
+def read_relations(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
+    """Read a group of relation files; return their validation counts (or ``{"error": ...}``), then their
+    relations at or above ``min_score`` as directed entity edges (``link_relations``), split by head entity."""
+    nothing = [None] * partitions
+    relations = read_files(files, fs, uri, "--relations", RELATION_COLUMNS)
+    if isinstance(relations, dict):
+        return [relations, *nothing]
+    floor = score_floor(relations, min_score)
+    offsets = [("head_start", "head_end"), ("tail_start", "tail_end")]
+    counts = count_problems(relations, floor, RELATION_COLUMNS, offsets)
+    counts["untyped"] = pc.sum(pc.equal(neo4j_type(relations["relation"]), "")).as_py() or 0
+    if counts["end_before_start"] or counts["untyped"] or any(counts[f"null_{n}"] for n in RELATION_COLUMNS):
+        return [counts, *nothing]
+    linked = link_relations(relations.filter(pc.greater_equal(relations["score"], floor)))
+    return [counts, *split(linked, hash_partitions(linked, ["source_id"], partitions), partitions)]
 
 
 @ray.remote
@@ -391,6 +518,25 @@ def reduce_pairs(*parts: pa.Table) -> list:
     return [relations.num_rows, relations]
 
 
+@ray.remote
+def keep_heads(partitions: int, entities: pa.Table, *parts: pa.Table) -> list:
+    """The relations of one head-entity partition whose head is a kept entity (one of ``entities``, the entity rows
+    of the same partition), split by tail entity; their number first."""
+    relations = pa.concat_tables(parts, promote_options="permissive")
+    kept = relations.filter(pc.is_in(relations["source_id"], value_set=entities["entity_id"]))
+    return [kept.num_rows, *split(kept, hash_partitions(kept, ["target_id"], partitions), partitions)]
+
+
+@ray.remote
+def reduce_typed_relations(entities: pa.Table, *parts: pa.Table) -> list:
+    """The typed relation rows of one tail-entity partition: every row of a (source, target, relation) triple is
+    here, so this is the final ``GROUP BY``, over the relations whose tail is also kept; their counts first."""
+    relations = pa.concat_tables(parts, promote_options="permissive")
+    kept = relations.filter(pc.is_in(relations["target_id"], value_set=entities["entity_id"]))
+    typed = summarize_typed_relations(kept)
+    return [{"relations_kept": kept.num_rows, "typed_relations": typed.num_rows}, typed]
+
+
 def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
@@ -404,27 +550,33 @@ def csv_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+NEO4J_TABLES = (("entities", neo4j_nodes, ENTITY_SCHEMA), ("relations", neo4j_relationships, RELATION_SCHEMA),
+                ("typed_relations", neo4j_typed_relationships, TYPED_RELATION_SCHEMA))
+
+
 @ray.remote
 def write_partition(fs: pafs.FileSystem, root: str, index: int, entities: pa.Table, mentions: pa.Table,
-                    relations: pa.Table, neo4j: bool) -> None:
+                    relations: pa.Table, typed_relations: pa.Table | None, neo4j: bool) -> None:
     """Write partition ``index`` of each table as ``part-NNNNN.parquet`` (``.csv`` under ``neo4j/``). Empty
-    partitions write nothing, except partition 0, so that every table has at least one (maybe empty) file."""
+    partitions write nothing, except partition 0, so that every table has at least one (maybe empty) file.
+    ``typed_relations`` is None without relation input: then there is no such table."""
     tables = {"entities": entities, "relations": relations, "mention_entities": mentions}
+    if typed_relations is not None:
+        tables["typed_relations"] = typed_relations
     for name, table in tables.items():
         if table.num_rows or index == 0:
             storage.write_bytes(fs, f"{root}/{name}/part-{index:05d}.parquet", parquet_bytes(table))
     if neo4j:
-        for name, to_csv_columns in (("entities", neo4j_nodes), ("relations", neo4j_relationships)):
-            if tables[name].num_rows or index == 0:
+        for name, to_csv_columns, _ in NEO4J_TABLES:
+            if name in tables and (tables[name].num_rows or index == 0):
                 storage.write_bytes(fs, f"{root}/neo4j/{name}/part-{index:05d}.csv",
                                     csv_bytes(to_csv_columns(tables[name])))
 
 
-def write_neo4j_headers(fs: pafs.FileSystem, root: str) -> None:
-    """``root/neo4j/{entities,relations}_header.csv``: ``neo4j-admin database import full
+def write_neo4j_headers(fs: pafs.FileSystem, root: str, typed_relations: bool) -> None:
+    """``root/neo4j/{entities,relations,typed_relations}_header.csv``: ``neo4j-admin database import full
     --nodes=HEADER,PARTS --relationships=HEADER,PARTS`` reads them before the headerless parts."""
-    for name, to_csv_columns, schema in (("entities", neo4j_nodes, ENTITY_SCHEMA),
-                                         ("relations", neo4j_relationships, RELATION_SCHEMA)):
+    for name, to_csv_columns, schema in NEO4J_TABLES[:3 if typed_relations else 2]:
         columns = to_csv_columns(schema.empty_table()).schema.names
         storage.write_bytes(fs, f"{root}/neo4j/{name}_header.csv", (",".join(columns) + "\n").encode())
 
@@ -432,32 +584,42 @@ def write_neo4j_headers(fs: pafs.FileSystem, root: str) -> None:
 # --- the job -------------------------------------------------------------------------------------------------
 
 
-def check_columns(schema: pa.Schema, uri: str) -> None:
-    """Refuse mention files without the columns of the extraction output, or with other types."""
-    for name, kind in MENTION_COLUMNS.items():
+def check_columns(schema: pa.Schema, uri: str, flag: str = "--mentions", columns: dict = MENTION_COLUMNS) -> None:
+    """Refuse mention (or relation) files without the columns of the extraction output, or with other types."""
+    for name, kind in columns.items():
         if name not in schema.names:
-            raise ValueError(f"--mentions {uri}: column {name!r} is missing (columns: {', '.join(schema.names)}); "
-                             f"mention files need {', '.join(MENTION_COLUMNS)}")
+            raise ValueError(f"{flag} {uri}: column {name!r} is missing (columns: {', '.join(schema.names)}); "
+                             f"{flag[2:-1]} files need {', '.join(columns)}")
         if not TYPE_CHECKS[kind](schema.field(name).type):
-            raise ValueError(f"--mentions {uri}: column {name!r} has type {schema.field(name).type}, expected {kind}")
+            raise ValueError(f"{flag} {uri}: column {name!r} has type {schema.field(name).type}, expected {kind}")
 
 
-def validate_counts(stats: list[dict], uri: str, min_score: float) -> dict:
-    """The read tasks' ``VALIDATION_COUNTS`` added up, after refusing what they found wrong."""
+def add_counts(stats: list[dict], uri: str, flag: str = "--mentions", columns: dict = MENTION_COLUMNS) -> dict:
+    """The read tasks' ``count_problems`` added up, after refusing what they found wrong: unreadable files, nulls,
+    reversed offsets, relations without a type."""
     for found in stats:
         if "error" in found:
             raise ValueError(found["error"])
-    counts = {name: sum(found[name] for found in stats) for name in VALIDATION_COUNTS}
+    counts = {name: sum(found[name] for found in stats) for name in stats[0]}
+    nulls = [name for name in columns if counts[f"null_{name}"]]
+    if nulls:
+        raise ValueError(f"{flag} {uri}: null values in {', '.join(nulls)} "
+                         f"({', '.join(str(counts[f'null_{n}']) for n in nulls)} rows); "
+                         f"every {flag[2:-1]} needs all columns")
+    if counts["end_before_start"]:
+        raise ValueError(f"{flag} {uri}: {counts['end_before_start']} rows have end < start (offsets are "
+                         "[start, end), end exclusive)")
+    if counts.get("untyped"):
+        raise ValueError(f"{flag} {uri}: {counts['untyped']} rows have a relation without letters or digits, "
+                         "which cannot name a relationship type")
+    return counts
+
+
+def validate_counts(stats: list[dict], uri: str, min_score: float) -> dict:
+    """The mention read tasks' counts added up (``add_counts``), refusing also no rows, or none to keep."""
+    counts = add_counts(stats, uri)
     if not counts["rows"]:
         raise ValueError(f"--mentions {uri}: the mention files hold no rows")
-    nulls = [name for name in MENTION_COLUMNS if counts[f"null_{name}"]]
-    if nulls:
-        raise ValueError(f"--mentions {uri}: null values in {', '.join(nulls)} "
-                         f"({', '.join(str(counts[f'null_{n}']) for n in nulls)} rows); "
-                         "every mention needs all columns")
-    if counts["end_before_start"]:
-        raise ValueError(f"--mentions {uri}: {counts['end_before_start']} rows have end < start (offsets are "
-                         "[start, end), end exclusive)")
     if not counts["at_min_score"]:
         raise ValueError(f"--mentions {uri}: none of the {counts['rows']} mentions has score >= {min_score:g}; "
                          "lower --min-score")
@@ -495,8 +657,10 @@ def build_graph(
     overwrite: bool = False,
     allow_incomplete: bool = False,
     partitions: int | None = None,
+    relations: str | None = None,
 ) -> dict:
-    """Build the entity, relation and mention-entity tables from the mentions at ``mentions`` into ``output``;
+    """Build the entity, relation and mention-entity tables from the mentions at ``mentions`` into ``output``, and
+    the typed relation table from the relation files ``relations`` (default: those beside the mentions, if any);
     returns the counts also written to ``output/_SUCCESS``. See the module docstring for the definitions."""
     if min_count < 1:
         raise ValueError(f"--min-count must be at least 1, got {min_count}")
@@ -508,6 +672,12 @@ def build_graph(
     output_fs, output_root = check_output(output, overwrite, input_fs, input_root)
     # The first file's columns here, before any Ray work (its footer only); the read tasks check every file.
     check_columns(pq.read_schema(files[0].path, filesystem=input_fs), mentions)
+    relation_input = find_relation_files(mentions, relations)
+    if relation_input:
+        relations, relation_fs, relation_root, relation_files = relation_input
+        check_output(output, overwrite, relation_fs, relation_root)
+        check_columns(pq.read_schema(relation_files[0].path, filesystem=relation_fs), relations, "--relations",
+                      RELATION_COLUMNS)
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init()
@@ -517,7 +687,15 @@ def build_graph(
 
     read = [read_and_link.options(num_returns=1 + partitions).remote(group, input_fs, mentions, min_score, partitions)
             for group in groups]
+    if relation_input:  # read beside the mentions
+        read_typed = [read_relations.options(num_returns=1 + partitions).remote(
+            group, relation_fs, relations, min_score, partitions) for group in group_files(relation_files, partitions)]
     counts = validate_counts(ray.get([task[0] for task in read]), mentions, min_score)
+    if relation_input:
+        relation_counts = add_counts(ray.get([task[0] for task in read_typed]), relations, "--relations",
+                                     RELATION_COLUMNS)
+        logger.info("%d relation rows in %d files, %d with score >= %s", relation_counts["rows"],
+                    len(relation_files), relation_counts["at_min_score"], min_score)
     logger.info("%d mention rows in %d files (%d read tasks), %d with score >= %s; %d partitions; %.1f s",
                 counts["rows"], len(files), len(groups), counts["at_min_score"], min_score, partitions,
                 time.perf_counter() - started)
@@ -534,6 +712,14 @@ def build_graph(
     logger.info("%d entities (%d kept with >= %d mentions); %.1f s", sum(found["entities"] for found in entity_stats),
                 entity_count, min_count, time.perf_counter() - started)
 
+    typed = [None] * partitions
+    if relation_input:  # heads by entity partition, kept if their entity is; then tails likewise, and summed
+        heads = [keep_heads.options(num_returns=1 + partitions).remote(
+            partitions, by_entity[i][1], *[task[1 + i] for task in read_typed]) for i in range(partitions)]
+        typed = [reduce_typed_relations.options(num_returns=2).remote(
+            by_entity[i][1], *[task[1 + i] for task in heads]) for i in range(partitions)]
+        del read_typed, heads
+
     by_document = [reduce_documents.options(num_returns=1 + partitions).remote(
         window, partitions, *[task[3 + i] for task in by_entity]) for i in range(partitions)]
     by_pair = [reduce_pairs.options(num_returns=2).remote(*[task[1 + i] for task in by_document])
@@ -544,11 +730,21 @@ def build_graph(
     logger.info("%d relations (co-occurrence scope: %s); %.1f s", relation_count,
                 "document" if window is None else f"{window} characters", time.perf_counter() - started)
 
+    if relation_input:
+        typed_stats = ray.get([task[0] for task in typed])
+        kept_relations = sum(found["relations_kept"] for found in typed_stats)
+        typed_count = sum(found["typed_relations"] for found in typed_stats)
+        typed_tables = [task[1] for task in typed]
+        logger.info("%d typed relations from %d relation rows; %.1f s", typed_count, kept_relations,
+                    time.perf_counter() - started)
+    else:
+        typed_tables = typed
+
     clear_output(output_fs, output_root)
-    ray.get([write_partition.remote(output_fs, output_root, i, *entity_tables[i], by_pair[i][1], neo4j)
-             for i in range(partitions)])
+    ray.get([write_partition.remote(output_fs, output_root, i, *entity_tables[i], by_pair[i][1], typed_tables[i],
+                                    neo4j) for i in range(partitions)])
     if neo4j:
-        write_neo4j_headers(output_fs, output_root)
+        write_neo4j_headers(output_fs, output_root, relation_input is not None)
 
     summary = {
         "mentions": mentions, "files": len(files), "min_score": min_score, "min_count": min_count,
@@ -559,6 +755,13 @@ def build_graph(
         "mentions_kept": kept_mentions,
         "entities": entity_count, "relations": relation_count,
     }
+    if relation_input:
+        summary.update({
+            "relations_input": relations, "relations_read": relation_counts["rows"],
+            "relations_below_min_score": relation_counts["rows"] - relation_counts["at_min_score"],
+            "relations_of_dropped_entities": relation_counts["at_min_score"] - kept_relations,
+            "relations_kept": kept_relations, "typed_relations": typed_count,
+        })
     storage.write_bytes(output_fs, f"{output_root}/_SUCCESS", (json.dumps(summary, indent=2) + "\n").encode())
     logger.info("wrote %s in %.1f s: %s", output, time.perf_counter() - started, summary)
     return summary
@@ -587,6 +790,9 @@ def add_kg_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=parse_window, default=None, metavar="doc|N",
                         help="co-occurrence scope: 'doc' (same document, default) or N (at most N characters "
                              "between the two mentions)")
+    parser.add_argument("--relations", default=None,
+                        help="relation Parquet files (directory, glob, or extraction output) for typed edges; "
+                             "default: the relations/ beside the --mentions extraction output's mentions/, if any")
     parser.add_argument("--neo4j", action="store_true", help="also write CSV files for neo4j-admin database import")
     parser.add_argument("--overwrite", action="store_true", help="replace a graph already at --output")
     parser.add_argument("--allow-incomplete", action="store_true",
@@ -600,5 +806,5 @@ def run_kg(args: argparse.Namespace) -> None:
     build_graph(
         args.mentions, args.output, min_score=args.min_score, min_count=args.min_count, window=args.window,
         neo4j=args.neo4j, overwrite=args.overwrite, allow_incomplete=args.allow_incomplete,
-        partitions=args.partitions,
+        partitions=args.partitions, relations=args.relations,
     )

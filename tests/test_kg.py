@@ -52,6 +52,25 @@ RELATIONS = [  # source_id < target_id, documents, weight
     (IBM, COOK, 2, 2),
     (APPLE, COOK, 2, 2),
 ]
+RELATION_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("head_start", pa.int64()), ("head_end", pa.int64()), ("head_span", pa.string()),
+    ("head_label", pa.string()), ("tail_start", pa.int64()), ("tail_end", pa.int64()), ("tail_span", pa.string()),
+    ("tail_label", pa.string()), ("relation", pa.string()), ("score", pa.float32()),
+])
+# Relation rows over MENTIONS, as relation extraction writes them (head, tail, relation, score).
+RELATION_ROWS = [
+    ("d1", 10, 18, "Tim Cook", "person", 24, 29, "Apple", "organization", "works for", 0.875),
+    ("d1", 0, 3, "IBM", "organization", 24, 29, "Apple", "organization", "competes with", 0.25),  # low score
+    ("d2", 16, 25, "Tim  Cook", "person", 9, 14, "apple", "organization", "works for", 0.75),
+    ("d2", 0, 4, "IBM ", "organization", 9, 14, "apple", "organization", "competes with", 0.5),
+    ("d2", 27, 33, "Google", "organization", 0, 4, "IBM ", "organization", "competes with", 0.875),  # no Google
+    ("d3", 10, 15, "Apple", "product", 0, 3, "ＩＢＭ", "organization", "made by", 0.625),
+]
+TYPED_RELATIONS = [  # source_id (head), target_id (tail), relation, documents, weight, mean_score, max_score
+    (COOK, APPLE, "works for", 2, 2, 0.8125, 0.875),
+    (IBM, APPLE, "competes with", 1, 1, 0.5, 0.5),
+    (APPLE_PRODUCT, IBM, "made by", 1, 1, 0.625, 0.625),
+]
 MENTION_ENTITY = {("d1", 0): IBM, ("d1", 10): COOK, ("d1", 24): APPLE, ("d2", 0): IBM, ("d2", 9): APPLE,
                   ("d2", 16): COOK, ("d3", 0): IBM, ("d3", 10): APPLE_PRODUCT, ("d3", 16): IBM}
 
@@ -63,9 +82,17 @@ def write_mentions(path, rows) -> None:
                    path)
 
 
-def write_extraction_output(root, rows, finished: bool = True) -> None:
-    """The layout the extraction job leaves: mentions/*.parquet, then _SUCCESS."""
+def write_relations(path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([dict(zip(RELATION_SCHEMA.names, r)) for r in rows], schema=RELATION_SCHEMA),
+                   path)
+
+
+def write_extraction_output(root, rows, finished: bool = True, relations=None) -> None:
+    """The layout the extraction job leaves: mentions/*.parquet (and relations/*.parquet), then _SUCCESS."""
     write_mentions(root / "mentions" / "part-00000.parquet", rows)
+    if relations is not None:
+        write_relations(root / "relations" / "part-00000.parquet", relations)
     if finished:
         (root / "_SUCCESS").write_text(json.dumps({"mentions": len(rows)}))
 
@@ -304,13 +331,12 @@ def reference_graph(rows: list[tuple], min_score: float, min_count: int, window:
     return sorted(entities), sorted(relations)
 
 
-@pytest.mark.parametrize("window, min_count, min_score", [(None, 1, 0.0), (15, 2, 0.3)])
-def test_partitioned_graph_matches_the_definitions(ray_cluster, tmp_path, window, min_count, min_score):
-    rng = random.Random(11)
+def random_mentions(rng: random.Random, documents: int = 60) -> list[tuple]:
+    """Mention rows with many surface variants of few names, sometimes overlapping, in a random order."""
     names = ["IBM", "Tim Cook", "Apple", "Straße", "U.S.", "C++", "São Paulo", "...", "Ümit", "new york"]
     surfaces = [v for n in names for v in (n, n.upper(), f" {n}.", n.replace(" ", "  "), n.translate(FULL_WIDTH))]
     rows = []
-    for doc in range(60):
+    for doc in range(documents):
         position = 0
         for _ in range(rng.randint(0, 12)):
             span = rng.choice(surfaces)
@@ -320,6 +346,12 @@ def test_partitioned_graph_matches_the_definitions(ray_cluster, tmp_path, window
             rows.append((f"doc-{doc}", start, end, span, rng.choice(["organization", "place"]), score))
             position = end - rng.randint(0, 3)  # sometimes overlapping the next one
     rng.shuffle(rows)
+    return rows
+
+
+@pytest.mark.parametrize("window, min_count, min_score", [(None, 1, 0.0), (15, 2, 0.3)])
+def test_partitioned_graph_matches_the_definitions(ray_cluster, tmp_path, window, min_count, min_score):
+    rows = random_mentions(random.Random(11))
     for part in range(3):
         write_mentions(tmp_path / "mentions" / f"part-{part}.parquet", rows[part::3])
 
@@ -345,3 +377,121 @@ def test_a_bad_file_after_the_first_is_a_clear_error_before_any_output(ray_clust
     pq.write_table(pa.table({"doc_id": ["d9"], "start": [0], "end": [3], "span": ["IBM"]}), tmp_path / "in" / "part-2.parquet")
     assert "column 'label' is missing" in run_cli(capsys, "--mentions", tmp_path / "in", "--output", tmp_path / "graph")
     assert not (tmp_path / "graph").exists()
+
+
+# --- typed relations --------------------------------------------------------------------------------------------
+
+
+def test_typed_relations_from_extraction_output(ray_cluster, tmp_path):
+    write_extraction_output(tmp_path / "typed", MENTIONS, relations=RELATION_ROWS)
+    write_extraction_output(tmp_path / "plain", MENTIONS)
+    summary = build_graph(str(tmp_path / "typed"), str(tmp_path / "graph"), min_score=0.5, neo4j=True)
+    plain = build_graph(str(tmp_path / "plain"), str(tmp_path / "plain_graph"), min_score=0.5, neo4j=True)
+
+    assert read_rows(tmp_path / "graph" / "typed_relations") == sorted(TYPED_RELATIONS)
+    assert_graph(tmp_path / "graph")  # co-occurrence edges as without relations
+    assert {k: summary[k] for k in ("relations_read", "relations_below_min_score", "relations_of_dropped_entities",
+                                    "relations_kept", "typed_relations")} == {
+        "relations_read": 6, "relations_below_min_score": 1, "relations_of_dropped_entities": 1,
+        "relations_kept": 4, "typed_relations": 3}
+    assert sum(row[4] for row in TYPED_RELATIONS) == 4
+
+    # Without relations: no typed table, no typed counts, and every other file byte for byte the same.
+    def files(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()
+                and p.name != "_SUCCESS"}
+    typed_files, plain_files = files(tmp_path / "graph"), files(tmp_path / "plain_graph")
+    assert {name for name in typed_files if "typed_relations" not in name} == set(plain_files)
+    assert all(typed_files[name] == content for name, content in plain_files.items())
+    assert not any("typed" in key for key in plain)
+    assert {k: v for k, v in summary.items() if not k.startswith(("relations_", "typed_"))} == {
+        **plain, "mentions": str(tmp_path / "typed")}
+
+    # Neo4j: one relationship file set with the relation as :TYPE in upper snake case.
+    header = (tmp_path / "graph" / "neo4j" / "typed_relations_header.csv").read_text().strip()
+    assert header == (":START_ID,:END_ID,:TYPE,relation,documents:long,weight:long,mean_score:double,"
+                      "max_score:double")
+    rows = []
+    for part in sorted((tmp_path / "graph" / "neo4j" / "typed_relations").glob("part-*.csv")):
+        rows += list(csv.reader(part.read_text(encoding="utf-8").splitlines()))
+    assert sorted(rows) == sorted([
+        [COOK, APPLE, "WORKS_FOR", "works for", "2", "2", "0.8125", "0.875"],
+        [IBM, APPLE, "COMPETES_WITH", "competes with", "1", "1", "0.5", "0.5"],
+        [APPLE_PRODUCT, IBM, "MADE_BY", "made by", "1", "1", "0.625", "0.625"],
+    ])
+
+
+def reference_typed_relations(mention_rows, relation_rows, min_score: float, min_count: int) -> list[tuple]:
+    """Typed relation rows by the module's definitions, in plain Python, one relation row at a time."""
+    entities, _ = reference_graph(mention_rows, min_score, min_count, None)
+    kept = {entity[0] for entity in entities}
+    rows_of = collections.defaultdict(list)
+    for doc, _, _, head, head_label, _, _, tail, tail_label, relation, score in relation_rows:
+        source, target = entity_id(head, head_label), entity_id(tail, tail_label)
+        if score >= min_score and source in kept and target in kept:
+            rows_of[source, target, relation].append((doc, score))
+    return sorted((s, t, r, len({d for d, _ in rows}), len(rows), math.fsum(x for _, x in rows) / len(rows),
+                   max(x for _, x in rows)) for (s, t, r), rows in rows_of.items())
+
+
+def test_partitioned_typed_relations_match_the_definitions(ray_cluster, tmp_path):
+    rng = random.Random(5)
+    mentions = random_mentions(rng, documents=30)
+    by_document = collections.defaultdict(list)
+    for mention in mentions:
+        by_document[mention[0]].append(mention)
+    relation_rows = []
+    for doc, found in by_document.items():
+        for _ in range(len(found)):
+            head, tail = rng.choice(found), rng.choice(found)
+            relation_rows.append((doc, *head[1:5], *tail[1:5], rng.choice(["works for", "part of", "located in"]),
+                                  float(np.float32(rng.random()))))
+    for part in range(2):
+        write_mentions(tmp_path / "mentions" / f"part-{part}.parquet", mentions[part::2])
+        write_relations(tmp_path / "extracted" / f"relations-{part}.parquet", relation_rows[part::2])
+
+    summary = build_graph(str(tmp_path / "mentions"), str(tmp_path / "graph"), min_score=0.3, min_count=2,
+                          partitions=3, relations=str(tmp_path / "extracted" / "relations-*.parquet"))
+    expected = reference_typed_relations(mentions, relation_rows, 0.3, 2)
+    written = read_rows(tmp_path / "graph" / "typed_relations")
+    assert [row[:5] for row in written] == [row[:5] for row in expected]
+    assert [row[5] for row in written] == pytest.approx([row[5] for row in expected], rel=1e-12)
+    assert [row[6] for row in written] == [row[6] for row in expected]
+    assert len(expected) > 20 and any(row[4] > 1 for row in expected)  # a real graph, with repeated triples
+    assert summary["relations_kept"] == sum(row[4] for row in expected)
+    assert summary["relations_read"] == len(relation_rows) == (
+        summary["relations_below_min_score"] + summary["relations_of_dropped_entities"] + summary["relations_kept"])
+    assert len(list((tmp_path / "graph" / "typed_relations").glob("part-*.parquet"))) > 1
+
+
+def test_typed_relations_on_s3(ray_cluster, s3_bucket):
+    fs, _ = pafs.FileSystem.from_uri(f"s3://{s3_bucket}")  # the moto endpoint, from AWS_ENDPOINT_URL
+    for name, schema, rows in (("mentions", MENTION_SCHEMA, MENTIONS), ("relations", RELATION_SCHEMA, RELATION_ROWS)):
+        with fs.open_output_stream(f"{s3_bucket}/typed/{name}/part-00000.parquet") as f:
+            pq.write_table(pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema=schema), f)
+    with fs.open_output_stream(f"{s3_bucket}/typed/_SUCCESS") as f:
+        f.write(b"{}")
+    assert main(["kg", "--mentions", f"s3://{s3_bucket}/typed", "--output", f"s3://{s3_bucket}/typed_graph",
+                 "--min-score", "0.5", "--neo4j"]) == 0
+    assert read_rows(f"{s3_bucket}/typed_graph/typed_relations", fs) == sorted(TYPED_RELATIONS)
+    with fs.open_input_stream(f"{s3_bucket}/typed_graph/neo4j/typed_relations_header.csv") as f:
+        assert f.read().startswith(b":START_ID,:END_ID,:TYPE,relation,")
+    with fs.open_input_stream(f"{s3_bucket}/typed_graph/_SUCCESS") as f:
+        assert json.loads(f.read())["typed_relations"] == 3
+
+
+def test_bad_relations_are_a_clear_error_before_any_output(ray_cluster, tmp_path, capsys):
+    write_extraction_output(tmp_path / "in", MENTIONS)
+    output = tmp_path / "graph"
+    message = run_cli(capsys, "--mentions", tmp_path / "in", "--output", output, "--relations", tmp_path / "nowhere")
+    assert message.count("--relations") == 1 and "nowhere: no such file or directory" in message
+    pq.write_table(pa.table({"doc_id": ["d1"], "head_span": ["IBM"]}), tmp_path / "partial.parquet")
+    assert "column 'head_start' is missing" in run_cli(capsys, "--mentions", tmp_path / "in", "--output", output,
+                                                       "--relations", tmp_path / "partial.parquet")
+    nulls = [RELATION_ROWS[0], (*RELATION_ROWS[2][:9], None, 0.75)]
+    write_relations(tmp_path / "in" / "relations" / "part-00000.parquet", nulls)
+    assert "--relations" in (message := run_cli(capsys, "--mentions", tmp_path / "in", "--output", output))
+    assert "null values in relation (1 rows)" in message
+    write_relations(tmp_path / "in" / "relations" / "part-00000.parquet", [(*RELATION_ROWS[0][:9], "--", 0.75)])
+    assert "without letters or digits" in run_cli(capsys, "--mentions", tmp_path / "in", "--output", output)
+    assert not output.exists()
