@@ -44,7 +44,7 @@ def run_ours(examples: list[Example], encoder: str, args: argparse.Namespace, ou
     import ray
 
     steps = steps or args.steps
-    ray.init(num_cpus=args.workers * args.cpus_per_worker,
+    ray.init(address="local", num_cpus=args.workers * args.cpus_per_worker,  # never a running cluster of others
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}})
     settings = TrainSettings(
         output=output, backbone=encoder, hidden_size=hidden_size or args.hidden_size, steps=steps,
@@ -62,8 +62,9 @@ def run_ours(examples: list[Example], encoder: str, args: argparse.Namespace, ou
     sentences = [steps_in * args.batch_size * args.workers for steps_in, _ in windows]
     seconds = [n / r["sentences_per_s"] for n, (_, r) in zip(sentences, windows)]
     wait = sum(s * r["data_wait"] for s, (_, r) in zip(seconds, windows))
+    build = sum(n / r["feed_sentences_per_s"] for n, (_, r) in zip(sentences, windows))
     return {"model": final, "sentences_per_s": sum(sentences) / sum(seconds), "wall_s": wall,
-            "loop_s": sum(seconds), "data_wait": wait / sum(seconds)}
+            "loop_s": sum(seconds), "data_wait": wait / sum(seconds), "feed_sentences_per_s": sum(sentences) / build}
 
 
 def near_free_backbone(minilm: str, path: str) -> str:
@@ -98,13 +99,17 @@ def feed(examples: list[Example], minilm: str, args: argparse.Namespace, tmp: st
     print(f"batch building alone (one thread, no Ray): {alone:.0f} sentences/s", flush=True)
     free = run_ours(examples, near_free_backbone(minilm, f"{tmp}/near-free"), args, f"{tmp}/feed", hidden_size=16,
                     steps=args.feed_steps, skip_first=True)
-    print(f"training job, near-free model: {free['sentences_per_s']:.0f} sentences/s, "
-          f"data wait {100 * free['data_wait']:.1f}% of step time", flush=True)
+    print(f"training job, near-free model: {free['sentences_per_s']:.0f} sentences/s trained, input pipeline "
+          f"{free['feed_sentences_per_s']:.0f} sentences/s of its thread's time, data wait "
+          f"{100 * free['data_wait']:.1f}% of step time", flush=True)
     real = run_ours(examples, minilm, args, f"{tmp}/minilm", skip_first=True)
-    print(f"training job, MiniLM: {real['sentences_per_s']:.1f} sentences/s, "
-          f"data wait {100 * real['data_wait']:.1f}% of step time", flush=True)
-    print(f"input ceiling / MiniLM consumption: {free['sentences_per_s'] / real['sentences_per_s']:.1f}x "
-          f"(target >= 10x); MiniLM data wait {100 * real['data_wait']:.1f}% (target <= 5%)")
+    print(f"training job, MiniLM: {real['sentences_per_s']:.1f} sentences/s trained, input pipeline "
+          f"{real['feed_sentences_per_s']:.0f} sentences/s, data wait {100 * real['data_wait']:.1f}% of step time",
+          flush=True)
+    ceiling = free["feed_sentences_per_s"]
+    print(f"input pipeline / MiniLM consumption: {ceiling / real['sentences_per_s']:.1f}x (target >= 10x; the "
+          f"near-free job itself trained {free['sentences_per_s'] / real['sentences_per_s']:.1f}x); "
+          f"MiniLM data wait {100 * real['data_wait']:.1f}% (target <= 5%)")
 
 
 def run_reference(examples: list[Example], encoder: str, args: argparse.Namespace, output: str) -> dict:

@@ -27,7 +27,7 @@ OUTPUT=${OUTPUT:-$BUCKET/runs/gliner-pile-ner}
 BACKBONE=${BACKBONE:-microsoft/deberta-v3-large}
 HIDDEN_SIZE=${HIDDEN_SIZE:-768}
 WORKERS=${WORKERS:-4}
-GPU=${GPU:---gpu}                 # GPU= (empty) trains on CPU workers
+GPU=${GPU---gpu}                  # GPU= (set, empty) trains on CPU workers
 STEPS=${STEPS:-30000}
 BATCH_SIZE=${BATCH_SIZE:-8}
 CHECKPOINT_EVERY=${CHECKPOINT_EVERY:-1000}

@@ -223,10 +223,14 @@ class Prefetcher(Generic[Item]):
 
     def _produce(self, items: Iterator[Item], prepare: Callable[[Item], Item] | None) -> None:
         try:
-            for item in items:
+            while True:
+                start = time.perf_counter()
+                item = next(items, self._END)
+                if item is self._END:
+                    break
                 if prepare is not None:
                     item = prepare(item)
-                if not self._put(item):
+                if not self._put((item, time.perf_counter() - start)):
                     return
             self._put(self._END)
         except BaseException as error:  # handed to the consumer, which raises it
@@ -241,17 +245,19 @@ class Prefetcher(Generic[Item]):
                 continue
         return False
 
-    def get(self) -> tuple[Item, float]:
-        """The next item and the seconds spent waiting for it. StopIteration when the iterator is exhausted."""
+    def get(self) -> tuple[Item, float, float]:
+        """The next item, the seconds spent waiting for it, and the seconds the thread took to produce it (its
+        cost: how fast the producer could go alone). StopIteration when the iterator is exhausted."""
         start = time.perf_counter()
-        item = self._queue.get()
+        entry = self._queue.get()
         waited = time.perf_counter() - start
-        if item is self._END:
-            self._queue.put(item)
+        if entry is self._END:
+            self._queue.put(entry)
             raise StopIteration
-        if isinstance(item, BaseException):
-            raise item
-        return item, waited
+        if isinstance(entry, BaseException):
+            raise entry
+        item, produced_in = entry
+        return item, waited, produced_in
 
     def close(self) -> None:
         self._stop.set()

@@ -289,13 +289,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         while step < settings.steps:
             batches = []
             for _ in range(settings.accumulate):
-                (epoch, batch), waited = feed.get()
+                (epoch, batch), waited, built_in = feed.get()
                 if batch.cut_examples and not cut_examples:
                     log.warning("worker %d: texts longer than the encoder's token limit beside their prompt are "
                                 "cut (the count is in the metrics as cut_examples)", rank)
                 cut_examples += batch.cut_examples
                 window.sentences += batch.size
                 window.wait += waited
+                window.build += built_in
                 batches.append(batch.to(device))
             window.add(train_step(model, batches, optimizer, scheduler, settings, autocast))
             step += 1
@@ -327,6 +328,7 @@ class Window:
         self.steps = 0
         self.sentences = 0
         self.wait = 0.0
+        self.build = 0.0
         self.start = time.perf_counter()
 
     def add(self, loss: torch.Tensor) -> None:
@@ -334,16 +336,17 @@ class Window:
         self.steps += 1
 
     def read(self, world: int) -> dict[str, float]:
-        """Mean loss per step (the whole batch's, not one worker's share), sentences/s of all workers, and
-        the share of the window the workers spent waiting for data."""
-        counts = torch.tensor([self.sentences, self.wait], dtype=torch.float64, device=self.device)
+        """Mean loss per step (the whole batch's, not one worker's share), sentences/s of all workers, the
+        share of the window the workers spent waiting for data, and the input pipeline's own speed: sentences
+        per second of its threads' busy time, over all workers (what it could feed if the steps took no time)."""
+        counts = torch.tensor([self.sentences, self.wait, self.build], dtype=torch.float64, device=self.device)
         totals = torch.cat([self.loss.view(1), counts])
         if world > 1:
             torch.distributed.all_reduce(totals)
-        loss, sentences, wait = totals.tolist()  # the one synchronization of the window
+        loss, sentences, wait, build = totals.tolist()  # the one synchronization of the window
         elapsed = time.perf_counter() - self.start
         return {"loss": loss / world / max(self.steps, 1), "sentences_per_s": sentences / elapsed,
-                "data_wait": wait / world / elapsed}
+                "data_wait": wait / world / elapsed, "feed_sentences_per_s": sentences * world / max(build, 1e-9)}
 
 
 def uses_bf16(precision: str, device: torch.device) -> bool:

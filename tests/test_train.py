@@ -221,7 +221,8 @@ def test_token_budget_groups_fill_batches_of_similar_length():
 
 def test_prefetcher_keeps_order_and_raises_the_producers_error():
     feed = Prefetcher(iter(range(20)), depth=3)
-    assert [feed.get()[0] for _ in range(20)] == list(range(20))
+    got = [feed.get() for _ in range(20)]
+    assert [item for item, _, _ in got] == list(range(20)) and all(w >= 0 and b >= 0 for _, w, b in got)
     with pytest.raises(StopIteration):
         feed.get()
     feed.close()
@@ -414,10 +415,59 @@ def test_token_budget_batches_with_gradient_accumulation_learn_the_task(ray_clus
     assert f1[60] > 0.7 and f1[60] > f1[0] + 0.3, f1
     steps = [r for r in records if "loss" in r]
     assert [r["step"] for r in steps] == [10, 20, 30, 40, 50, 60]
-    assert all(0 <= r["data_wait"] < 1 and r["sentences_per_s"] > 0 for r in steps)
+    assert all(0 <= r["data_wait"] < 1 and r["feed_sentences_per_s"] > 0 and r["sentences_per_s"] > 0 for r in steps)
     settings_file = json.loads((tmp_path / "budget" / "settings.json").read_text())
     assert settings_file["max_tokens"] == 96 and settings_file["accumulate"] == 2
     assert settings_file["cpus_per_worker"] >= 1  # the default, resolved and recorded
+
+
+def test_the_pretraining_recipe_runs_end_to_end_on_a_tiny_slice_on_s3(s3_endpoint, tiny_bert_dir, tmp_path):
+    """examples/pretrain-pile-ner.sh with its data on S3 (Pile-NER conversation JSON, CoNLL dev sets), a tiny
+    encoder and one CPU worker: trains, checkpoints, evaluates during training and on every dev set at the end."""
+    import subprocess
+
+    import boto3
+
+    def pile_ner(examples: list[Example]) -> list[dict]:
+        records = []
+        for i, ex in enumerate(examples):
+            names = sorted({" ".join(ex.words[s:e + 1]) for s, e, _ in ex.spans})
+            records.append({"id": f"pile-ner-{i}", "conversations": [
+                {"from": "human", "value": "Text: " + " ".join(ex.words)},
+                {"from": "gpt", "value": "I've read this text."},
+                {"from": "human", "value": "What describes person in the text?"},
+                {"from": "gpt", "value": json.dumps(names)}]})
+        return records
+
+    def conll(examples: list[Example]) -> str:
+        lines = []
+        for ex in examples:
+            tags = ["O"] * len(ex.words)
+            for s, e, _ in ex.spans:
+                tags[s:e + 1] = ["B-PER"] + ["I-PER"] * (e - s)
+            lines += [f"{w} {t}" for w, t in zip(ex.words, tags)] + [""]
+        return "\n".join(lines)
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="pretrain")
+    s3.put_object(Bucket="pretrain", Key="data/pile-ner.json", Body=json.dumps(pile_ner(synthetic_task(6, 200))))
+    s3.put_object(Bucket="pretrain", Key="data/mit-restaurant.json", Body=json.dumps(pile_ner(synthetic_task(7, 20))))
+    for domain in ("ai", "literature", "music", "politics", "science"):
+        s3.put_object(Bucket="pretrain", Key=f"data/crossner/{domain}/dev.txt", Body=conll(synthetic_task(8, 20)))
+    env = {**os.environ, "BUCKET": "s3://pretrain", "BACKBONE": tiny_bert_dir, "HIDDEN_SIZE": "32", "WORKERS": "1",
+           "GPU": "", "STEPS": "20", "CHECKPOINT_EVERY": "10", "EVAL_EVERY": "10", "RAY_ADDRESS": "local",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    script = Path(__file__).resolve().parent.parent / "examples" / "pretrain-pile-ner.sh"
+    done = subprocess.run(["bash", str(script), "--lr-encoder", "1e-3", "--lr-other", "3e-3", "--cpus-per-worker", "1"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = metrics_of("s3://pretrain/runs/gliner-pile-ner")
+    assert [r["step"] for r in records if "f1" in r] == [0, 10, 20]
+    report = json.loads(s3.get_object(Bucket="pretrain", Key="runs/gliner-pile-ner/eval/report.json")["Body"].read())
+    assert len(report["datasets"]) == 6, report.keys()
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="pretrain", Prefix="runs/gliner-pile-ner/")["Contents"]}
+    assert "runs/gliner-pile-ner/final/gliner_config.json" in keys
+    assert any(k.startswith("runs/gliner-pile-ner/run/checkpoint_00000010/") for k in keys)
 
 
 def test_publish_model_and_whole_file_writes_on_local_disk(tmp_path, tiny_gliner_dir):
