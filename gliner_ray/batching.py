@@ -8,10 +8,13 @@ is a (words, widths, types) tensor with a 1 at (start, end - start, type) for ev
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -116,6 +119,19 @@ class TrainingBatch:
     cut_examples: int  # examples shortened to fit the encoder's token limit beside their prompt
     cut_spans: int  # spans lost to that
 
+    @property
+    def size(self) -> int:
+        return self.labels.shape[0]
+
+    def pin_memory(self) -> "TrainingBatch":
+        """Page-locked copies of the tensors, so ``to(cuda)`` is an asynchronous copy (the counts stay as they are)."""
+        inputs = Batch(**{k: v if k.endswith("counts") else v.pin_memory() for k, v in vars(self.inputs).items()})
+        return TrainingBatch(inputs, self.labels.pin_memory(), self.valid.pin_memory(), self.cut_examples, self.cut_spans)
+
+    def to(self, device: torch.device) -> "TrainingBatch":
+        return TrainingBatch(self.inputs.to(device), self.labels.to(device, non_blocking=True),
+                             self.valid.to(device, non_blocking=True), self.cut_examples, self.cut_spans)
+
 
 class BatchBuilder:
     """Turns a list of clean examples into model inputs and targets, drawing negative types from the batch."""
@@ -126,14 +142,27 @@ class BatchBuilder:
         self.max_types = max_types
         self.rng = random.Random(seed)
 
-    def __call__(self, examples: Sequence[Example]) -> TrainingBatch:
+    def tokenize(self, examples: Sequence[Example]) -> list[list[list[int]]]:
+        """Sub-token ids of each word of each example (to measure lengths before batching; see ``__call__``)."""
+        return [self.prompt_tokenizer.word_token_ids(ex.words) for ex in examples]
+
+    def __call__(self, examples: Sequence[Example], word_ids: Sequence[list[list[int]]] | None = None) -> TrainingBatch:
+        """The batch of ``examples``, each prompted with its own types and negatives from the others;
+        ``word_ids`` (from ``tokenize``) saves tokenizing them again."""
         own_types = [[label for _, _, label in ex.spans] for ex in examples]
-        prompts, texts, spans, types = [], [], [], []
-        cut_examples = cut_spans = 0
-        for i, example in enumerate(examples):
+        types = []
+        for i in range(len(examples)):
             others = [t for j, labels in enumerate(own_types) if j != i for t in labels]
-            row_types = choose_types(own_types[i], others, self.max_types, self.rng)
-            words = self.prompt_tokenizer.word_token_ids(example.words)
+            types.append(choose_types(own_types[i], others, self.max_types, self.rng))
+        return self.assemble(examples, types, word_ids)
+
+    def assemble(self, examples: Sequence[Example], types: Sequence[Sequence[str]],
+                 word_ids: Sequence[list[list[int]]] | None = None) -> TrainingBatch:
+        """The batch of ``examples`` with the given prompt types per example."""
+        word_ids = self.tokenize(examples) if word_ids is None else word_ids
+        prompts, texts, spans = [], [], []
+        cut_examples = cut_spans = 0
+        for example, words, row_types in zip(examples, word_ids, types):
             keep = self._words_that_fit(words, row_types)
             row_spans = [s for s in example.spans if s[1] < keep]
             if keep < len(words):
@@ -142,7 +171,6 @@ class BatchBuilder:
             prompts.append(self.prompt_tokenizer.prompt_token_ids(row_types))
             texts.append(words[:keep])
             spans.append(row_spans)
-            types.append(row_types)
         inputs = self.prompt_tokenizer.collate(prompts, texts)
         num_words = inputs.word_index.shape[1]
         labels = span_labels(spans, types, num_words, self.max_width)
@@ -158,3 +186,79 @@ class BatchBuilder:
             if used > budget:
                 return k
         return len(words)
+
+
+def token_budget_groups(lengths: Sequence[int], max_tokens: int, rng: random.Random) -> list[list[int]]:
+    """Indices grouped into batches of similar length: sorted by length, each batch as many texts as keep
+    (texts x its longest text) within ``max_tokens``, so batches are full and carry little padding. A text
+    longer than the budget is a batch of its own. The batches come in random order."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random())):
+        if current and lengths[i] * (len(current) + 1) > max_tokens:  # sorted: text i is the longest so far
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    rng.shuffle(groups)
+    return groups
+
+
+Item = TypeVar("Item")
+
+
+class Prefetcher(Generic[Item]):
+    """Runs an iterator in a background thread, ``depth`` items ahead, so the consumer (a training step) waits
+    on it only when the producer (batch building) is slower. ``prepare`` runs in the thread too (pinning memory).
+    An error in the producer is raised by ``get``; ``close`` stops the thread."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Item], depth: int = 4, prepare: Callable[[Item], Item] | None = None):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(items, prepare), daemon=True, name="batch-feed")
+        self._thread.start()
+
+    def _produce(self, items: Iterator[Item], prepare: Callable[[Item], Item] | None) -> None:
+        try:
+            while True:
+                start = time.perf_counter()
+                item = next(items, self._END)
+                if item is self._END:
+                    break
+                if prepare is not None:
+                    item = prepare(item)
+                if not self._put((item, time.perf_counter() - start)):
+                    return
+            self._put(self._END)
+        except BaseException as error:  # handed to the consumer, which raises it
+            self._put(error)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self) -> tuple[Item, float, float]:
+        """The next item, the seconds spent waiting for it, and the seconds the thread took to produce it (its
+        cost: how fast the producer could go alone). StopIteration when the iterator is exhausted."""
+        start = time.perf_counter()
+        entry = self._queue.get()
+        waited = time.perf_counter() - start
+        if entry is self._END:
+            self._queue.put(entry)
+            raise StopIteration
+        if isinstance(entry, BaseException):
+            raise entry
+        item, produced_in = entry
+        return item, waited, produced_in
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

@@ -17,6 +17,7 @@ restart the group from the latest checkpoint; re-running the same command after 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
 import json
@@ -28,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -36,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from . import storage
-from .batching import BatchBuilder, clean_examples
+from .batching import BatchBuilder, Prefetcher, TrainingBatch, clean_examples, token_budget_groups
 from .data import Example, load_label_map, read_dataset
 from .evaluate import score_spans
 
@@ -66,10 +67,12 @@ class TrainSettings:
     backbone: str | None = None  # a pretrained encoder: train a fresh GLiNER on it
     init: str | None = None  # a GLiNER checkpoint: fine-tune it
     steps: int = 1000  # optimizer steps in all (each worker takes one batch per step)
-    batch_size: int = 8  # per worker
+    batch_size: int = 8  # sentences per worker per batch (unless max_tokens)
+    max_tokens: int | None = None  # instead: batches of similar length, texts x longest text <= this many sub-tokens
+    accumulate: int = 1  # batches per optimizer step (gradient accumulation)
     workers: int = 1
     gpu: bool = False
-    cpus_per_worker: int = 1
+    cpus_per_worker: int | None = None  # None: the node's CPUs divided by the workers it holds (default_cpus_per_worker)
     lr_encoder: float = 1e-5
     lr_other: float = 5e-5
     weight_decay: float = 0.01
@@ -96,9 +99,9 @@ class TrainSettings:
         """Raise a ValueError naming the first setting that cannot work."""
         if (self.backbone is None) == (self.init is None):
             raise ValueError("give exactly one of --backbone (a pretrained encoder) or --init (a GLiNER checkpoint)")
-        for name in ("steps", "batch_size", "workers", "cpus_per_worker", "log_every", "eval_every",
-                     "checkpoint_every", "keep_checkpoints", "max_types", "max_len", "max_width"):
-            if getattr(self, name) < 1:
+        for name in ("steps", "batch_size", "max_tokens", "accumulate", "workers", "cpus_per_worker", "log_every",
+                     "eval_every", "checkpoint_every", "keep_checkpoints", "max_types", "max_len", "max_width"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
@@ -177,8 +180,70 @@ def evaluate(model, examples: Sequence[Example], threshold: float, batch_size: i
 
 
 # ---- the per-worker loop ---------------------------------------------------------------------------------
+POOL_ROWS = 2048  # --max-tokens: examples read, sorted by length and cut into batches at a time
+PREFETCH_BATCHES = 8  # batches built ahead of the step that takes them
+
+
+def training_batches(shard, settings: TrainSettings, build: BatchBuilder) -> Iterator[tuple[int, TrainingBatch]]:
+    """(epoch, batch) pairs from the worker's shard, epoch after epoch, without end: ``batch_size`` sentences
+    each, or with ``max_tokens`` batches of similar length cut from pools of ``POOL_ROWS`` examples."""
+    epoch = 0
+    while True:
+        epoch += 1
+        produced = 0
+        rows_per_read = settings.batch_size if settings.max_tokens is None else POOL_ROWS
+        for rows in shard.iter_batches(batch_size=rows_per_read, batch_format="pyarrow",
+                                       drop_last=settings.max_tokens is None, local_shuffle_buffer_size=10_000,
+                                       local_shuffle_seed=settings.seed + epoch):
+            examples = rows_to_examples(rows)
+            if settings.max_tokens is None:
+                produced += 1
+                yield epoch, build(examples)
+                continue
+            word_ids = build.tokenize(examples)
+            lengths = [sum(map(len, words)) for words in word_ids]
+            for group in token_budget_groups(lengths, settings.max_tokens, build.rng):
+                produced += 1
+                yield epoch, build([examples[i] for i in group], [word_ids[i] for i in group])
+        if not produced:
+            raise ValueError(f"this worker's share of the training data holds less than one batch of "
+                             f"{settings.batch_size}: lower --batch-size or --workers, or add data")
+
+
+def train_step(model: torch.nn.Module, batches: Sequence[TrainingBatch], optimizer: torch.optim.Optimizer,
+               scheduler, settings: TrainSettings, autocast) -> torch.Tensor:
+    """One optimizer step over ``batches`` (more than one: gradient accumulation), returning the step's loss
+    on the device, unsynchronized. The micro-batches' losses add up to the loss of one batch holding them all
+    (with ``loss_reduction="mean"`` all are divided by the valid spans of all), so accumulating k batches of n
+    takes the step a batch of k x n would. Under DDP gradients are exchanged only after the last one."""
+    if settings.loss_reduction == "mean":
+        spans = torch.stack([b.valid.any(dim=-1).sum() for b in batches]).sum().clamp(min=1)
+    total = torch.zeros((), device=batches[0].labels.device)
+    optimizer.zero_grad(set_to_none=True)
+    for k, batch in enumerate(batches):
+        last = k == len(batches) - 1
+        sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+        with sync:
+            with autocast:
+                logits = model(**batch.inputs.model_inputs())
+            loss = span_loss(logits, batch.labels, batch.valid, "sum", settings.focal_alpha, settings.focal_gamma)
+            if settings.loss_reduction == "mean":
+                loss = loss / spans
+            loss.backward()
+        total += loss.detach()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    return total
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """One Ray Train worker: build or restore the model, then take optimizer steps until ``settings.steps``."""
+    """One Ray Train worker: build or restore the model, then take optimizer steps until ``settings.steps``.
+
+    Batches are built in a background thread (``Prefetcher``), ahead of the steps, pinned when they go to a
+    GPU; a step only moves its batches and runs forward, backward and the optimizer. Loss and counters stay
+    on the device and are read back (one all-reduce) only at logging steps.
+    """
     import ray.train
     import ray.train.torch
 
@@ -210,51 +275,78 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         metrics.add({"step": 0, **timed_eval(gliner, eval_examples, settings.eval_threshold)})
         gliner.model.train()
 
-    log.info("worker %d/%d on %s with %d torch threads, %s autocast, starting at step %d", rank, world, device,
-             torch.get_num_threads(), "bf16" if bf16 else "no", step)
+    log.info("worker %d/%d on %s with %d torch threads, %s autocast, %s x %d per step, starting at step %d", rank,
+             world, device, torch.get_num_threads(), "bf16" if bf16 else "no",
+             f"batches of {settings.max_tokens} tokens" if settings.max_tokens else f"{settings.batch_size} sentences",
+             settings.accumulate, step)
     shard = ray.train.get_dataset_shard("train")
-    losses, cut_examples, window_start, epoch = [], 0, time.perf_counter(), 0
+    pin = (lambda item: (item[0], item[1].pin_memory())) if device.type == "cuda" else None
+    feed = Prefetcher(training_batches(shard, settings, build), depth=PREFETCH_BATCHES, prepare=pin)
+    window = Window(device)
+    cut_examples = epoch = 0
     model.train()
-    while step < settings.steps:
-        epoch += 1
-        for rows in shard.iter_batches(batch_size=settings.batch_size, batch_format="pyarrow", drop_last=True,
-                                       local_shuffle_buffer_size=10_000, local_shuffle_seed=settings.seed + epoch):
-            batch = build(rows_to_examples(rows))
-            if batch.cut_examples and not cut_examples:
-                log.warning("worker %d: texts longer than the encoder's token limit beside their prompt are cut "
-                            "(the count is in the metrics as cut_examples)", rank)
-            cut_examples += batch.cut_examples
-            with autocast:
-                logits = model(**batch.inputs.to(device).model_inputs())
-            loss = span_loss(logits, batch.labels.to(device), batch.valid.to(device), settings.loss_reduction,
-                             settings.focal_alpha, settings.focal_gamma)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
+    try:
+        while step < settings.steps:
+            batches = []
+            for _ in range(settings.accumulate):
+                (epoch, batch), waited, built_in = feed.get()
+                if batch.cut_examples and not cut_examples:
+                    log.warning("worker %d: texts longer than the encoder's token limit beside their prompt are "
+                                "cut (the count is in the metrics as cut_examples)", rank)
+                cut_examples += batch.cut_examples
+                window.sentences += batch.size
+                window.wait += waited
+                window.build += built_in
+                batches.append(batch.to(device))
+            window.add(train_step(model, batches, optimizer, scheduler, settings, autocast))
             step += 1
-            losses.append(loss.item())
 
             is_last = step == settings.steps
             is_eval = bool(eval_examples) and (step % settings.eval_every == 0 or is_last)
             is_checkpoint = step % settings.checkpoint_every == 0 or is_last
             if not (step % settings.log_every == 0 or is_eval or is_checkpoint):
                 continue
-            elapsed = time.perf_counter() - window_start
-            record = {
-                "step": step, "epoch": epoch, "loss": mean_over_workers(sum(losses) / len(losses), world, device),
-                "lr_encoder": group_lr(optimizer, "encoder"), "lr_other": group_lr(optimizer, "other"),
-                "sentences_per_s": len(losses) * settings.batch_size * world / elapsed, "cut_examples": cut_examples,
-            }
-            losses = []
+            record = {"step": step, "epoch": epoch, **window.read(world),
+                      "lr_encoder": group_lr(optimizer, "encoder"), "lr_other": group_lr(optimizer, "other"),
+                      "cut_examples": cut_examples}
             if metrics is not None and is_eval:
                 record.update(timed_eval(gliner, eval_examples, settings.eval_threshold))
                 model.train()
             report(record, metrics, gliner, optimizer, scheduler, step, save=is_checkpoint)
-            window_start = time.perf_counter()
-            if is_last:
-                break
+            window = Window(device)
+    finally:
+        feed.close()
+
+
+class Window:
+    """What the steps since the last log did: their losses summed on the device (no synchronization per step),
+    sentences taken and seconds spent waiting for batches, read back once, summed over all workers."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.steps = 0
+        self.sentences = 0
+        self.wait = 0.0
+        self.build = 0.0
+        self.start = time.perf_counter()
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.loss += loss
+        self.steps += 1
+
+    def read(self, world: int) -> dict[str, float]:
+        """Mean loss per step (the whole batch's, not one worker's share), sentences/s of all workers, the
+        share of the window the workers spent waiting for data, and the input pipeline's own speed: sentences
+        per second of its threads' busy time, over all workers (what it could feed if the steps took no time)."""
+        counts = torch.tensor([self.sentences, self.wait, self.build], dtype=torch.float64, device=self.device)
+        totals = torch.cat([self.loss.view(1), counts])
+        if world > 1:
+            torch.distributed.all_reduce(totals)
+        loss, sentences, wait, build = totals.tolist()  # the one synchronization of the window
+        elapsed = time.perf_counter() - self.start
+        return {"loss": loss / world / max(self.steps, 1), "sentences_per_s": sentences / elapsed,
+                "data_wait": wait / world / elapsed, "feed_sentences_per_s": sentences * world / max(build, 1e-9)}
 
 
 def uses_bf16(precision: str, device: torch.device) -> bool:
@@ -270,16 +362,6 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     except OSError:
         return False
     return "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
-
-
-def mean_over_workers(value: float, world: int, device: torch.device) -> float:
-    """The mean of ``value`` over all workers (each calls this at the same step), so the logged loss is the
-    whole batch's, not rank 0's share of it."""
-    if world == 1:
-        return value
-    total = torch.tensor([value], dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(total)
-    return total.item() / world
 
 
 def restore_or_build(settings: TrainSettings, checkpoint) -> tuple[Any, dict[str, Any], list[dict]]:
@@ -466,6 +548,29 @@ def record_settings(settings: TrainSettings) -> None:
     storage.write_bytes(fs, path, json.dumps(current, indent=2).encode())
 
 
+def default_cpus_per_worker(workers: int, gpu: bool) -> int:
+    """CPUs per worker when --cpus-per-worker is not given: all of a node's, shared by the workers it holds.
+    GPU workers take their node's CPUs per GPU; CPU workers spread evenly over the nodes with CPUs, each node's
+    share the smallest node's CPUs divided by its workers. (Starts Ray if it is not running yet.)"""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init()
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= 1]
+    gpu_nodes = [r for r in nodes if r.get("GPU", 0) >= 1]
+    if gpu and gpu_nodes:
+        cpus, how = min(int(r["CPU"] // r["GPU"]) for r in gpu_nodes), "the CPUs per GPU of its node"
+    elif nodes and not gpu:
+        per_node = math.ceil(workers / len(nodes))
+        cpus = min(int(r["CPU"]) for r in nodes) // per_node
+        how = f"{min(int(r['CPU']) for r in nodes)} node CPUs / {per_node} worker(s) per node"
+    else:
+        cpus, how = 1, "no node with GPUs is up yet (an autoscaling cluster): give --cpus-per-worker to use more"
+    cpus = max(1, cpus)
+    log.info("each worker takes %d CPU(s) (%s; --cpus-per-worker overrides)", cpus, how)
+    return cpus
+
+
 def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], settings: TrainSettings) -> str:
     """Train on Ray Train and return the URI of the final GLiNER checkpoint (``OUTPUT/final``).
 
@@ -482,16 +587,23 @@ def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], s
     examples, _ = clean_examples(train_examples, max_len, max_width, what="training data")
     if not examples:
         raise ValueError(f"no usable training examples among {len(train_examples)} (see the warning above)")
-    if len(examples) < settings.workers * settings.batch_size:
+    per_batch = 1 if settings.max_tokens else settings.batch_size
+    if len(examples) < settings.workers * per_batch:
         raise ValueError(
-            f"{len(examples)} training examples cannot fill one batch of {settings.batch_size} on each of "
+            f"{len(examples)} training examples cannot fill one batch of {per_batch} on each of "
             f"{settings.workers} workers: lower --batch-size or --workers, or add data"
         )
     evaluation, _ = clean_examples(eval_examples, sys.maxsize, sys.maxsize, what="evaluation data")
     random.Random(settings.seed).shuffle(examples)
-    log.info("training on %d examples (%d workers x batch %d, %d steps = %.1f epochs)", len(examples),
-             settings.workers, settings.batch_size, settings.steps,
-             settings.steps * settings.workers * settings.batch_size / len(examples))
+    if settings.max_tokens:
+        log.info("training on %d examples (%d workers x %d batches of up to %d tokens per step, %d steps)",
+                 len(examples), settings.workers, settings.accumulate, settings.max_tokens, settings.steps)
+    else:
+        log.info("training on %d examples (%d workers x %d batches of %d per step, %d steps = %.1f epochs)",
+                 len(examples), settings.workers, settings.accumulate, settings.batch_size, settings.steps,
+                 settings.steps * settings.workers * settings.accumulate * settings.batch_size / len(examples))
+    if settings.cpus_per_worker is None:
+        settings = dataclasses.replace(settings, cpus_per_worker=default_cpus_per_worker(settings.workers, settings.gpu))
 
     record_settings(settings)
     storage_fs, storage_path = storage.resolve(settings.output)
@@ -550,9 +662,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                      help="bf16 autocast: auto (where bf16 is native: recent GPUs, CPUs with AVX512-BF16/AMX), "
                           "bf16 or fp32")
-    run.add_argument("--cpus-per-worker", type=int, default=defaults.cpus_per_worker)
+    run.add_argument("--cpus-per-worker", type=int, default=defaults.cpus_per_worker,
+                     help="default: the node's CPUs divided by the workers on it (GPU workers: CPUs per GPU)")
     run.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in all")
-    run.add_argument("--batch-size", type=int, default=defaults.batch_size, help="sentences per worker per step")
+    run.add_argument("--batch-size", type=int, default=defaults.batch_size, help="sentences per worker per batch")
+    run.add_argument("--max-tokens", type=int, default=defaults.max_tokens,
+                     help="instead of --batch-size: batches of similar length holding up to this many text sub-tokens "
+                          "(texts x the longest), so a GPU gets full batches with little padding")
+    run.add_argument("--accumulate", type=int, default=defaults.accumulate,
+                     help="batches per optimizer step (gradient accumulation: the step of a batch this many times bigger)")
     run.add_argument("--eval-every", type=int, default=defaults.eval_every)
     run.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     run.add_argument("--log-every", type=int, default=defaults.log_every)

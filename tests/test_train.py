@@ -16,10 +16,12 @@ import pyarrow.fs as pafs
 import pytest
 import torch
 
-from gliner_ray.batching import BatchBuilder, choose_types, clean_examples, span_labels
+from gliner_ray.batching import (
+    BatchBuilder, Prefetcher, choose_types, clean_examples, span_labels, token_budget_groups,
+)
 from gliner_ray.data import Example
 from gliner_ray.train import (
-    TrainSettings, parameter_groups, span_loss, train, warmup_cosine,
+    TrainSettings, default_cpus_per_worker, parameter_groups, span_loss, train, train_step, warmup_cosine,
 )
 
 NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Oscar"]
@@ -201,6 +203,86 @@ def test_precision_flags_choose_bf16_autocast():
     assert uses_bf16("bf16", cpu) and not uses_bf16("fp32", cpu)
 
 
+def test_token_budget_groups_fill_batches_of_similar_length():
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 60) for _ in range(500)] + [700]  # one text longer than the budget
+    groups = token_budget_groups(lengths, max_tokens=256, rng=rng)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))  # every text exactly once
+    for group in groups:
+        longest = max(lengths[i] for i in group)
+        assert len(group) * longest <= 256 or len(group) == 1
+    assert [len(g) for g in groups if 700 in [lengths[i] for i in g]] == [1]
+    # similar lengths: the budget is mostly text, not padding
+    real = sum(lengths[:-1])
+    padded = sum(len(g) * max(lengths[i] for i in g) for g in groups if len(g) > 1)
+    assert real / padded > 0.9
+    assert padded / (256 * (len(groups) - 1)) > 0.75  # and batches are full: no room for one more text of ≤ 60
+
+
+def test_prefetcher_keeps_order_and_raises_the_producers_error():
+    feed = Prefetcher(iter(range(20)), depth=3)
+    got = [feed.get() for _ in range(20)]
+    assert [item for item, _, _ in got] == list(range(20)) and all(w >= 0 and b >= 0 for _, w, b in got)
+    with pytest.raises(StopIteration):
+        feed.get()
+    feed.close()
+
+    def broken():
+        yield 1
+        raise ValueError("bad row 2")
+
+    feed = Prefetcher(broken(), depth=2, prepare=lambda x: x * 10)
+    assert feed.get()[0] == 10
+    with pytest.raises(ValueError, match="bad row 2"):
+        feed.get()
+    feed.close()
+    endless = Prefetcher(iter(lambda: 0, 1), depth=2)  # a producer blocked on a full queue stops on close
+    endless.close()
+    assert not endless._thread.is_alive()
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_accumulating_k_batches_takes_the_step_of_one_k_times_bigger_batch(tiny_gliner_dir, reduction):
+    import contextlib
+    import copy
+
+    from gliner_ray import GLiNER
+
+    gliner = GLiNER.from_pretrained(tiny_gliner_dir, device="cpu")
+    gliner.model.eval()  # no dropout, so both ways see the same function
+    build = BatchBuilder(gliner.prompt_tokenizer, gliner.config.max_width, max_types=25, seed=0)
+    examples = synthetic_task(3, 12)
+    types = [["person", "number"] if i % 2 else ["person"] for i in range(len(examples))]
+    settings = TrainSettings(output="", backbone="x", loss_reduction=reduction, max_grad_norm=1e9)
+    updates = []
+    for chunks in ([examples], [examples[:4], examples[4:8], examples[8:]]):
+        model = copy.deepcopy(gliner.model)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        start = 0
+        batches = []
+        for chunk in chunks:
+            batches.append(build.assemble(chunk, types[start:start + len(chunk)]))
+            start += len(chunk)
+        loss = train_step(model, batches, optimizer, scheduler, settings, contextlib.nullcontext())
+        before = dict(gliner.model.named_parameters())
+        updates.append((loss, {n: before[n].detach() - p.detach() for n, p in model.named_parameters()}))
+    (loss_one, one), (loss_acc, acc) = updates
+    assert loss_one > 0 and torch.allclose(loss_one, loss_acc, rtol=1e-5)
+    assert max(one[n].abs().max() for n in one) > 0
+    for name in one:
+        assert torch.allclose(one[name], acc[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_cpus_per_worker_default_shares_the_nodes_cpus(ray_cluster):
+    import ray
+
+    cpus = int(ray.cluster_resources()["CPU"])
+    assert default_cpus_per_worker(1, gpu=False) == cpus
+    assert default_cpus_per_worker(2, gpu=False) == max(1, cpus // 2)
+    assert default_cpus_per_worker(1, gpu=True) == 1  # no GPU node is up
+
+
 def test_cli_refuses_an_unknown_format(capsys):
     from gliner_ray.cli import main
 
@@ -321,6 +403,71 @@ def test_outputs_are_published_and_load_in_both_libraries(trained, tmp_path):
     text = "Yesterday Judy met 42 friends and Oscar at the station"
     assert {e["text"] for e in ours.predict([text], ["person"])[0]} == {"Judy", "Oscar"}
     assert {e["text"] for e in reference.predict_entities(text, ["person"])} == {"Judy", "Oscar"}
+
+
+def test_token_budget_batches_with_gradient_accumulation_learn_the_task(ray_cluster, tmp_path, tiny_bert_dir):
+    output = str(tmp_path / "budget")
+    settings = tiny_settings(output, tiny_bert_dir, workers=1, max_tokens=96, accumulate=2, steps=60,
+                             eval_every=60, checkpoint_every=60)
+    train(synthetic_task(4, 300), synthetic_task(5, 40), settings)
+    records = metrics_of(output)
+    f1 = {r["step"]: r["f1"] for r in records if "f1" in r}
+    assert f1[60] > 0.7 and f1[60] > f1[0] + 0.3, f1
+    steps = [r for r in records if "loss" in r]
+    assert [r["step"] for r in steps] == [10, 20, 30, 40, 50, 60]
+    assert all(0 <= r["data_wait"] < 1 and r["feed_sentences_per_s"] > 0 and r["sentences_per_s"] > 0 for r in steps)
+    settings_file = json.loads((tmp_path / "budget" / "settings.json").read_text())
+    assert settings_file["max_tokens"] == 96 and settings_file["accumulate"] == 2
+    assert settings_file["cpus_per_worker"] >= 1  # the default, resolved and recorded
+
+
+def test_the_pretraining_recipe_runs_end_to_end_on_a_tiny_slice_on_s3(s3_endpoint, tiny_bert_dir, tmp_path):
+    """examples/pretrain-pile-ner.sh with its data on S3 (Pile-NER conversation JSON, CoNLL dev sets), a tiny
+    encoder and one CPU worker: trains, checkpoints, evaluates during training and on every dev set at the end."""
+    import subprocess
+
+    import boto3
+
+    def pile_ner(examples: list[Example]) -> list[dict]:
+        records = []
+        for i, ex in enumerate(examples):
+            names = sorted({" ".join(ex.words[s:e + 1]) for s, e, _ in ex.spans})
+            records.append({"id": f"pile-ner-{i}", "conversations": [
+                {"from": "human", "value": "Text: " + " ".join(ex.words)},
+                {"from": "gpt", "value": "I've read this text."},
+                {"from": "human", "value": "What describes person in the text?"},
+                {"from": "gpt", "value": json.dumps(names)}]})
+        return records
+
+    def conll(examples: list[Example]) -> str:
+        lines = []
+        for ex in examples:
+            tags = ["O"] * len(ex.words)
+            for s, e, _ in ex.spans:
+                tags[s:e + 1] = ["B-PER"] + ["I-PER"] * (e - s)
+            lines += [f"{w} {t}" for w, t in zip(ex.words, tags)] + [""]
+        return "\n".join(lines)
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="pretrain")
+    s3.put_object(Bucket="pretrain", Key="data/pile-ner.json", Body=json.dumps(pile_ner(synthetic_task(6, 200))))
+    s3.put_object(Bucket="pretrain", Key="data/mit-restaurant.json", Body=json.dumps(pile_ner(synthetic_task(7, 20))))
+    for domain in ("ai", "literature", "music", "politics", "science"):
+        s3.put_object(Bucket="pretrain", Key=f"data/crossner/{domain}/dev.txt", Body=conll(synthetic_task(8, 20)))
+    env = {**os.environ, "BUCKET": "s3://pretrain", "BACKBONE": tiny_bert_dir, "HIDDEN_SIZE": "32", "WORKERS": "1",
+           "GPU": "", "STEPS": "20", "CHECKPOINT_EVERY": "10", "EVAL_EVERY": "10", "RAY_ADDRESS": "local",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    script = Path(__file__).resolve().parent.parent / "examples" / "pretrain-pile-ner.sh"
+    done = subprocess.run(["bash", str(script), "--lr-encoder", "1e-3", "--lr-other", "3e-3", "--cpus-per-worker", "1"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = metrics_of("s3://pretrain/runs/gliner-pile-ner")
+    assert [r["step"] for r in records if "f1" in r] == [0, 10, 20]
+    report = json.loads(s3.get_object(Bucket="pretrain", Key="runs/gliner-pile-ner/eval/report.json")["Body"].read())
+    assert len(report["datasets"]) == 6, report.keys()
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="pretrain", Prefix="runs/gliner-pile-ner/")["Contents"]}
+    assert "runs/gliner-pile-ner/final/gliner_config.json" in keys
+    assert any(k.startswith("runs/gliner-pile-ner/run/checkpoint_00000010/") for k in keys)
 
 
 def test_publish_model_and_whole_file_writes_on_local_disk(tmp_path, tiny_gliner_dir):
