@@ -13,12 +13,13 @@ import shutil
 from pathlib import Path
 
 import torch
+from torch import nn
 from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
 from .encoding import PromptTokenizer
-from .model import GLiNERConfig, GLiNERModel
+from .model import GLiNERConfig
 
 CONFIG_FILE = "gliner_config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -29,6 +30,7 @@ CHECKPOINT_PREFIXES = (
     ("rnn.lstm.", "lstm."),
     ("span_rep_layer.span_rep_layer.", "span_head."),
     ("prompt_rep_layer.", "type_ffn."),
+    ("scorer.", "scorer."),  # token-level models (models/token.py)
 )
 # Buffers older transformers versions saved and newer ones rebuild: absent or extra, they do not matter.
 REBUILT_BUFFERS = ("position_ids", "token_type_ids")
@@ -132,12 +134,16 @@ def encoder_config(config: GLiNERConfig) -> PretrainedConfig:
     return loaded
 
 
-def build_model(config: GLiNERConfig, tokenizer) -> GLiNERModel:
-    """A randomly initialised model with the checkpoint's shapes; the embedding matrix fits the tokenizer."""
+def build_model(config: GLiNERConfig, tokenizer) -> nn.Module:
+    """A randomly initialised network of the config's family (``models.family_of``) with the checkpoint's shapes;
+    the embedding matrix fits the tokenizer."""
+    from .models import family_of
+
+    network = family_of(config).network
     encoder = AutoModel.from_config(encoder_config(config))
     if encoder.get_input_embeddings().num_embeddings < len(tokenizer):
         encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    return GLiNERModel(config, encoder)
+    return network(config, encoder)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -163,7 +169,7 @@ def checkpoint_name(ours: str) -> str:
     raise KeyError(f"parameter {ours} has no checkpoint name; add its prefix to CHECKPOINT_PREFIXES")
 
 
-def load_weights_strictly(model: GLiNERModel, state: dict[str, torch.Tensor]) -> None:
+def load_weights_strictly(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load every learned weight or fail naming the checkpoint keys missing or unexpected (never run half-random)."""
     state = {key.replace("_orig_mod.", ""): tensor for key, tensor in state.items()}  # torch.compile artifacts
     ours_by_checkpoint_name = {checkpoint_name(key): key for key in model.state_dict()}
@@ -178,7 +184,7 @@ def load_weights_strictly(model: GLiNERModel, state: dict[str, torch.Tensor]) ->
                           strict=False)
 
 
-def save_checkpoint(model: GLiNERModel, tokenizer, config: GLiNERConfig, path: str | os.PathLike) -> None:
+def save_checkpoint(model: nn.Module, tokenizer, config: GLiNERConfig, path: str | os.PathLike) -> None:
     """Write config, safetensors weights and tokenizer in the layout the reference library loads."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

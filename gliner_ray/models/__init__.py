@@ -1,0 +1,51 @@
+"""The checkpoint families of the reference library that gliner-ray runs, one short file each.
+
+A family is a network (an ``nn.Module`` in the checkpoint's parameter layout) and the ``GLiNER`` class that
+prompts it and turns its scores into entities. All share the encoder wrapper (``model.WordEncoder``), prompt
+building (``encoding.py``) and greedy decoding (``decode.py``):
+
+| family            | config                                   | network             | file         |
+|-------------------|------------------------------------------|---------------------|--------------|
+| uni-encoder span  | span_mode markerV0 / marker              | ``GLiNERModel``     | ../model.py  |
+| uni-encoder token | span_mode token_level                    | ``TokenModel``      | token.py     |
+
+The family is read from the config as the reference library does (``span_mode``, ``labels_encoder``,
+``relations_layer``, ``labels_decoder``), never from its ``model_type``, which older releases saved as None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..model import GLiNERConfig
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    network: type[nn.Module]  # built as network(config, encoder, ...)
+    predictor: type  # a GLiNER subclass (or GLiNER itself)
+
+
+def family_of(config: GLiNERConfig) -> Family:
+    """The family a checkpoint's config selects; a ValueError naming the setting for one we do not run."""
+    from ..gliner import GLiNER
+    from ..model import GLiNERModel
+    from .token import TokenGLiNER, TokenModel
+
+    token_level = config.span_mode == "token_level"
+    for key in ("labels_decoder", "relations_layer"):
+        if config.extra.get(key):
+            raise ValueError(
+                f"gliner_config.json sets {key}={config.extra[key]!r}: this GLiNER family is not supported yet "
+                f"(supported: uni-encoder span and token-level models)"
+            )
+    if config.labels_encoder:
+        raise ValueError(
+            f"gliner_config.json sets labels_encoder={config.labels_encoder!r}: bi-encoder models are not supported yet"
+        )
+    if token_level:
+        return Family("uni_encoder_token", TokenModel, TokenGLiNER)
+    return Family("uni_encoder_span", GLiNERModel, GLiNER)
