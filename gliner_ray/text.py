@@ -44,6 +44,7 @@ def split_universal(text: str) -> Words:
 def split_jieba(text: str) -> Words:
     """Chinese words from jieba's segmenter (extra ``gliner-ray[chinese]``); whitespace between words is dropped."""
     jieba = _optional_module("jieba", "chinese")
+    jieba.setLogLevel(30)  # its dictionary-loading messages (logging.DEBUG) would go to every worker's stderr
     words, starts, ends = [], [], []
     for word, start, end in jieba.tokenize(text):
         if word.strip():
