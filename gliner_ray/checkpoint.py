@@ -31,7 +31,10 @@ CHECKPOINT_PREFIXES = (
     ("span_rep_layer.span_rep_layer.", "span_head."),
     ("prompt_rep_layer.", "type_ffn."),
     ("scorer.", "scorer."),  # token-level models (models/token.py)
+    ("token_rep_layer.labels_encoder.model.", "label_encoder.encoder."),  # bi-encoders (models/biencoder.py)
+    ("token_rep_layer.labels_projection.", "label_encoder.projection."),
 )
+LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the label encoder's tokenizer, beside the text one
 # Buffers older transformers versions saved and newer ones rebuild: absent or extra, they do not matter.
 REBUILT_BUFFERS = ("position_ids", "token_type_ids")
 ADDED_TOKENS = ("[FLERT]",)  # followed by the config's ent_token and sep_token
@@ -134,13 +137,29 @@ def encoder_config(config: GLiNERConfig) -> PretrainedConfig:
     return loaded
 
 
+def labels_encoder_config(config: GLiNERConfig) -> PretrainedConfig:
+    """The config of a bi-encoder's label encoder: saved in the checkpoint, else read from ``labels_encoder``."""
+    if config.labels_encoder_config is not None:
+        values = dict(config.labels_encoder_config)
+        return AutoConfig.for_model(values.pop("model_type"), **values)
+    return AutoConfig.from_pretrained(config.labels_encoder)
+
+
+def load_labels_tokenizer(config: GLiNERConfig, path: Path | None):
+    """A bi-encoder's label tokenizer: saved beside the checkpoint, else ``labels_encoder``'s."""
+    saved = path / LABELS_TOKENIZER_DIR if path is not None else None
+    return AutoTokenizer.from_pretrained(saved if saved is not None and saved.is_dir() else config.labels_encoder)
+
+
 def build_model(config: GLiNERConfig, tokenizer) -> nn.Module:
-    """A randomly initialised network of the config's family (``models.family_of``) with the checkpoint's shapes;
-    the embedding matrix fits the tokenizer."""
+    """A randomly initialised network of the config's family (``models.family_of``) with the checkpoint's shapes.
+    The embedding matrix fits the tokenizer, except for bi-encoders, whose texts carry no prompt tokens."""
     from .models import family_of
 
     network = family_of(config).network
     encoder = AutoModel.from_config(encoder_config(config))
+    if config.labels_encoder:
+        return network(config, encoder, AutoModel.from_config(labels_encoder_config(config)))
     if encoder.get_input_embeddings().num_embeddings < len(tokenizer):
         encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     return network(config, encoder)
@@ -194,6 +213,8 @@ def save_checkpoint(model: nn.Module, tokenizer, config: GLiNERConfig, path: str
         class_token_index=tokenizer.convert_tokens_to_ids(config.ent_token),
         vocab_size=model.encoder.get_input_embeddings().num_embeddings,
     )
+    if hasattr(model, "label_encoder"):  # bi-encoders: texts carry no prompt, the embeddings keep their size
+        values.update(labels_encoder_config=model.label_encoder.encoder.config.to_dict(), vocab_size=-1)
     # Copies, so tensors that share storage (or are non-contiguous after CUDA's LSTM flattening) save cleanly.
     state = {checkpoint_name(k): v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     save_file(state, path / WEIGHT_FILES[0], metadata={"format": "pt"})

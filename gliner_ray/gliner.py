@@ -52,7 +52,8 @@ class GLiNER:
         config.class_token_index = ent_id
         model = checkpoint.build_model(config, tokenizer)
         checkpoint.load_weights_strictly(model, checkpoint.read_state_dict(path))
-        return family_of(config).predictor(model, tokenizer, config).to(device, dtype)
+        extras = {"labels_tokenizer": checkpoint.load_labels_tokenizer(config, path)} if config.labels_encoder else {}
+        return family_of(config).predictor(model, tokenizer, config, **extras).to(device, dtype)
 
     @classmethod
     def from_backbone(
@@ -180,9 +181,15 @@ class GLiNER:
         """(row of the batch, start word, end word inclusive, type, probability) of every span above ``threshold``,
         word indices within the row. Each family's ``GLiNER`` class scores its own way (see ``gliner_ray.models``)."""
         logits = self.model(**batch.to(self.device).model_inputs())
+        return self.read_candidates(logits, batch.word_counts, batch.type_counts, threshold)
+
+    @staticmethod
+    def read_candidates(logits: torch.Tensor, word_counts: torch.Tensor, type_counts: torch.Tensor,
+                        threshold: float) -> list[tuple[int, int, int, int, float]]:
+        """Span logits (B, W, K, C) -> ``_candidates``' tuples; spans past a row's words and types are ignored."""
         probs = torch.sigmoid(logits.float())
-        valid = span_mask(batch.word_counts, probs.shape[1], probs.shape[2]).unsqueeze(-1)
-        valid = valid & (torch.arange(probs.shape[3]) < batch.type_counts.view(-1, 1, 1, 1))
+        valid = span_mask(word_counts, probs.shape[1], probs.shape[2]).unsqueeze(-1)
+        valid = valid & (torch.arange(probs.shape[3]) < type_counts.view(-1, 1, 1, 1))
         probs = probs.masked_fill(~valid.to(probs.device), 0.0)
         above = probs > threshold
         hits, scores = above.nonzero().tolist(), probs[above].tolist()

@@ -205,17 +205,19 @@ class WordEncoder(nn.Module):
         word_index: torch.Tensor,
         word_counts: torch.Tensor,
         type_index: torch.Tensor,
+        use_lstm: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Word vectors (B, W, D) after the BiLSTM, and the token states at each <<ENT>> (B, C, D).
 
         word_index (B, W): token position of each word's first sub-token; word_counts (B,), on the CPU, words
         per row; type_index (B, C): token position of each <<ENT>>. Padding entries may point anywhere.
+        ``use_lstm=False`` skips the BiLSTM (bi-encoders: the reference library never applies theirs).
         """
         token_states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.projection is not None:
             token_states = self.projection(token_states)
         word_vecs = gather_rows(token_states, word_index)
-        if self.lstm is not None:
+        if self.lstm is not None and use_lstm:
             packed = pack_padded_sequence(word_vecs, word_counts.cpu(), batch_first=True, enforce_sorted=False)
             word_vecs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=word_vecs.shape[1])
         return word_vecs, gather_rows(token_states, type_index)

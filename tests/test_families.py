@@ -126,3 +126,54 @@ def test_token_level_long_texts_are_windowed_without_loss(context_free_token_dir
     assert [(e["start"], e["end"], e["label"]) for e in got] == [(e["start"], e["end"], e["label"]) for e in expected]
     assert all(abs(a["score"] - b["score"]) < 1e-5 for a, b in zip(got, expected))
     assert all(text[e["start"] : e["end"]] == e["text"] for e in got)
+
+
+# ---- bi-encoders ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module", params=["markerV0", "token_level"])
+def bi_encoder(request, tmp_path_factory, minilm_dir, tiny_bert_dir):
+    """A bi-encoder on MiniLM for texts and the tiny BERT for labels (32 wide: a projection to 64)."""
+    return build_reference(tmp_path_factory.mktemp(f"bi-{request.param}"), model_name=minilm_dir,
+                           labels_encoder=tiny_bert_dir, hidden_size=64, span_mode=request.param)
+
+
+def test_bi_encoder_parity(bi_encoder, assert_same_entities):
+    from gliner_ray.models.biencoder import BiEncoderGLiNER
+
+    ours = assert_parity(bi_encoder, assert_same_entities)
+    assert isinstance(ours, BiEncoderGLiNER)
+    assert ours.model.label_encoder.projection is not None
+
+
+@pytest.mark.parametrize("span_mode", ["marker", "token_level"])
+def test_bi_encoder_pickle_weights_parity(tmp_path, tiny_bert_dir, span_mode, assert_same_entities):
+    path = build_reference(tmp_path / "ref", safetensors=False, model_name=tiny_bert_dir,
+                           labels_encoder=tiny_bert_dir, hidden_size=32, span_mode=span_mode)
+    assert (path / "pytorch_model.bin").is_file()
+    assert_parity(path, assert_same_entities)
+
+
+def test_bi_encoder_encodes_each_label_once(bi_encoder, assert_same_entities):
+    ours = GLiNER.from_pretrained(bi_encoder, device="cpu")
+    encoded = []
+    ours.model.label_encoder.register_forward_hook(lambda module, args, out: encoded.append(out.shape[0]))
+    first = ours.predict(TEXTS, LABELS)
+    assert encoded == [len(LABELS)]
+    assert_same_entities(ours.predict(TEXTS[::-1], LABELS)[::-1], first)  # no new labels: no label encoder pass
+    assert encoded == [len(LABELS)]
+    ours.predict(TEXTS, [*LABELS, "city"])
+    assert encoded == [len(LABELS), 1]
+    per_text = ours.predict(TEXTS[:2], [["person", "city"], LABELS])
+    assert_same_entities(per_text, [ours.predict(TEXTS[:1], ["person", "city"])[0], first[1]])
+    assert encoded == [len(LABELS), 1]
+
+
+def test_bi_encoder_save_round_trip_loads_in_the_reference(bi_encoder, tmp_path, assert_same_entities):
+    from gliner import GLiNER as ReferenceGLiNER
+
+    ours = GLiNER.from_pretrained(bi_encoder, device="cpu")
+    ours.save_pretrained(tmp_path / "ours")
+    reference = ReferenceGLiNER.from_pretrained(str(tmp_path / "ours"), map_location="cpu")
+    assert type(reference.model).__name__.startswith("BiEncoder")
+    expected = reference.inference(TEXTS, LABELS, threshold=0.5, flat_ner=False)
+    assert_same_entities(ours.predict(TEXTS, LABELS, flat_ner=False), expected)
+    assert_same_entities(GLiNER.from_pretrained(tmp_path / "ours").predict(TEXTS, LABELS, flat_ner=False), expected)

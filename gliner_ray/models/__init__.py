@@ -8,6 +8,8 @@ building (``encoding.py``) and greedy decoding (``decode.py``):
 |-------------------|------------------------------------------|---------------------|--------------|
 | uni-encoder span  | span_mode markerV0 / marker              | ``GLiNERModel``     | ../model.py  |
 | uni-encoder token | span_mode token_level                    | ``TokenModel``      | token.py     |
+| bi-encoder span   | labels_encoder, span_mode markerV0/marker | ``BiEncoderSpanModel``  | biencoder.py |
+| bi-encoder token  | labels_encoder, span_mode token_level    | ``BiEncoderTokenModel`` | biencoder.py |
 
 The family is read from the config as the reference library does (``span_mode``, ``labels_encoder``,
 ``relations_layer``, ``labels_decoder``), never from its ``model_type``, which older releases saved as None.
@@ -33,6 +35,7 @@ def family_of(config: GLiNERConfig) -> Family:
     """The family a checkpoint's config selects; a ValueError naming the setting for one we do not run."""
     from ..gliner import GLiNER
     from ..model import GLiNERModel
+    from .biencoder import BiEncoderGLiNER, BiEncoderSpanModel, BiEncoderTokenGLiNER, BiEncoderTokenModel
     from .token import TokenGLiNER, TokenModel
 
     token_level = config.span_mode == "token_level"
@@ -40,12 +43,12 @@ def family_of(config: GLiNERConfig) -> Family:
         if config.extra.get(key):
             raise ValueError(
                 f"gliner_config.json sets {key}={config.extra[key]!r}: this GLiNER family is not supported yet "
-                f"(supported: uni-encoder span and token-level models)"
+                f"(supported: uni-encoder and bi-encoder, span and token-level models)"
             )
     if config.labels_encoder:
-        raise ValueError(
-            f"gliner_config.json sets labels_encoder={config.labels_encoder!r}: bi-encoder models are not supported yet"
-        )
+        if token_level:
+            return Family("bi_encoder_token", BiEncoderTokenModel, BiEncoderTokenGLiNER)
+        return Family("bi_encoder_span", BiEncoderSpanModel, BiEncoderGLiNER)
     if token_level:
         return Family("uni_encoder_token", TokenModel, TokenGLiNER)
     return Family("uni_encoder_span", GLiNERModel, GLiNER)

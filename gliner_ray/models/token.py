@@ -18,7 +18,6 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..encoding import Batch, Row
 from ..gliner import GLiNER
 from ..model import Dropout, WordEncoder
 
@@ -85,15 +84,18 @@ def token_spans(probs: Sequence[Sequence[Sequence[float]]], threshold: float) ->
     return spans
 
 
+def read_token_candidates(logits: torch.Tensor, word_counts: torch.Tensor, type_counts: torch.Tensor,
+                          threshold: float) -> list[tuple[int, int, int, int, float]]:
+    """Token logits (B, W, C, 3) -> (row, start word, end word inclusive, type, score) of each span found."""
+    probs = torch.sigmoid(logits.float()).cpu()
+    found = []
+    for b, (words, types) in enumerate(zip(word_counts.tolist(), type_counts.tolist())):
+        for start, end, type_, score in token_spans(probs[b, :words, :types].tolist(), threshold):
+            found.append((b, start, end, type_, score))
+    return found
+
+
 class TokenGLiNER(GLiNER):
     """``GLiNER`` for token-level checkpoints: same API, entities read from per-word scores."""
 
-    def _candidates(self, batch: Batch, rows: Sequence[Row], threshold: float) -> list[tuple[int, int, int, int, float]]:
-        logits = self.model(**batch.to(self.device).model_inputs())
-        probs = torch.sigmoid(logits.float()).cpu()
-        found = []
-        for b in range(len(rows)):
-            words, types = int(batch.word_counts[b]), int(batch.type_counts[b])
-            for start, end, type_, score in token_spans(probs[b, :words, :types].tolist(), threshold):
-                found.append((b, start, end, type_, score))
-        return found
+    read_candidates = staticmethod(read_token_candidates)
