@@ -4,12 +4,14 @@ A family is a network (an ``nn.Module`` in the checkpoint's parameter layout) an
 prompts it and turns its scores into entities. All share the encoder wrapper (``model.WordEncoder``), prompt
 building (``encoding.py``) and greedy decoding (``decode.py``):
 
-| family            | config                                   | network             | file         |
-|-------------------|------------------------------------------|---------------------|--------------|
-| uni-encoder span  | span_mode markerV0 / marker              | ``GLiNERModel``     | ../model.py  |
-| uni-encoder token | span_mode token_level                    | ``TokenModel``      | token.py     |
-| bi-encoder span   | labels_encoder, span_mode markerV0/marker | ``BiEncoderSpanModel``  | biencoder.py |
-| bi-encoder token  | labels_encoder, span_mode token_level    | ``BiEncoderTokenModel`` | biencoder.py |
+| family            | config                                     | network                 | file         |
+|-------------------|--------------------------------------------|-------------------------|--------------|
+| uni-encoder span  | span_mode markerV0 / marker                | ``GLiNERModel``         | ../model.py  |
+| uni-encoder token | span_mode token_level                      | ``TokenModel``          | token.py     |
+| bi-encoder span   | labels_encoder, span_mode markerV0 / marker | ``BiEncoderSpanModel``  | biencoder.py |
+| bi-encoder token  | labels_encoder, span_mode token_level      | ``BiEncoderTokenModel`` | biencoder.py |
+
+Relation extraction (``relations_layer``), label decoders and streaming models are refused by name.
 
 The family is read from the config as the reference library does (``span_mode``, ``labels_encoder``,
 ``relations_layer``, ``labels_decoder``), never from its ``model_type``, which older releases saved as None.
@@ -38,13 +40,8 @@ def family_of(config: GLiNERConfig) -> Family:
     from .biencoder import BiEncoderGLiNER, BiEncoderSpanModel, BiEncoderTokenGLiNER, BiEncoderTokenModel
     from .token import TokenGLiNER, TokenModel
 
+    config.check_supported()  # relation, decoder and streaming models are refused there, by name
     token_level = config.span_mode == "token_level"
-    for key in ("labels_decoder", "relations_layer"):
-        if config.extra.get(key):
-            raise ValueError(
-                f"gliner_config.json sets {key}={config.extra[key]!r}: this GLiNER family is not supported yet "
-                f"(supported: uni-encoder and bi-encoder, span and token-level models)"
-            )
     if config.labels_encoder:
         if token_level:
             return Family("bi_encoder_token", BiEncoderTokenModel, BiEncoderTokenGLiNER)
