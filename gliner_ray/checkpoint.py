@@ -120,11 +120,15 @@ def load_tokenizer(config: GLiNERConfig, path: Path | None):
 
 
 def load_prompt_tokenizer(name_or_path: str | os.PathLike) -> tuple[PromptTokenizer, GLiNERConfig]:
-    """The tokenizer side of a checkpoint, without its weights: for CPU workers that prepare model inputs."""
+    """The tokenizer side of a checkpoint, without its weights: for CPU workers that prepare model inputs. Its
+    class is the family's (bi-encoder texts carry no label prompt)."""
+    from .models import family_of
+
     path = resolve_checkpoint_dir(name_or_path)
     config = read_config(path)
     tokenizer = load_tokenizer(config, path)
-    return PromptTokenizer.for_encoder(tokenizer, config, encoder_config(config)), config
+    prompt_tokenizer_class = family_of(config).predictor.prompt_tokenizer_class
+    return prompt_tokenizer_class.for_encoder(tokenizer, config, encoder_config(config)), config
 
 
 def encoder_config(config: GLiNERConfig) -> PretrainedConfig:

@@ -19,11 +19,13 @@ from .text import clean_labels, word_splitter
 class GLiNER:
     """Open-type NER: ``GLiNER.from_pretrained("urchade/gliner_small-v2.1").predict(texts, ["person", ...])``."""
 
+    prompt_tokenizer_class = PromptTokenizer  # how the family lays out model inputs (bi-encoders: no label prompt)
+
     def __init__(self, model: GLiNERModel, tokenizer, config: GLiNERConfig):
         self.model = model
         self.config = config
         self.tokenizer = tokenizer
-        self.prompt_tokenizer = PromptTokenizer.for_encoder(tokenizer, config, model.encoder.config)
+        self.prompt_tokenizer = self.prompt_tokenizer_class.for_encoder(tokenizer, config, model.encoder.config)
         self.split_words = word_splitter(config.words_splitter_type)
 
     # ---- loading and saving -------------------------------------------------------------------------------

@@ -167,6 +167,17 @@ def test_bi_encoder_encodes_each_label_once(bi_encoder, assert_same_entities):
     assert encoded == [len(LABELS), 1]
 
 
+def test_bi_encoder_inputs_prepared_apart_carry_no_prompt(bi_encoder):
+    """Extraction's CPU workers plan model rows from the tokenizer side alone: the same rows as the model's own."""
+    from gliner_ray.checkpoint import load_prompt_tokenizer
+
+    ours = GLiNER.from_pretrained(bi_encoder, device="cpu")
+    prompt_tokenizer, _ = load_prompt_tokenizer(bi_encoder)
+    words = TEXTS[0].split()
+    apart = prompt_tokenizer.rows(0, words, LABELS, 384, 12)
+    assert apart == ours.prompt_tokenizer.rows(0, words, LABELS, 384, 12) and apart[0].prompt == []
+
+
 def test_bi_encoder_save_round_trip_loads_in_the_reference(bi_encoder, tmp_path, assert_same_entities):
     from gliner import GLiNER as ReferenceGLiNER
 

@@ -84,11 +84,11 @@ class BiEncoderGLiNER(GLiNER):
 
     LABEL_BATCH = 64  # labels per forward pass of the label encoder
     MAX_CACHED_LABELS = 100_000
+    prompt_tokenizer_class = TextOnlyTokenizer
 
     def __init__(self, model: nn.Module, tokenizer, config, labels_tokenizer):
         super().__init__(model, tokenizer, config)
         self.labels_tokenizer = labels_tokenizer
-        self.prompt_tokenizer = TextOnlyTokenizer.for_encoder(tokenizer, config, model.encoder.config)
         self.label_vectors: dict[str, torch.Tensor] = {}
 
     @torch.inference_mode()
