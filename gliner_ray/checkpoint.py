@@ -13,12 +13,13 @@ import shutil
 from pathlib import Path
 
 import torch
+from torch import nn
 from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
 from .encoding import PromptTokenizer
-from .model import GLiNERConfig, GLiNERModel
+from .model import GLiNERConfig
 
 CONFIG_FILE = "gliner_config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -29,7 +30,11 @@ CHECKPOINT_PREFIXES = (
     ("rnn.lstm.", "lstm."),
     ("span_rep_layer.span_rep_layer.", "span_head."),
     ("prompt_rep_layer.", "type_ffn."),
+    ("scorer.", "scorer."),  # token-level models (models/token.py)
+    ("token_rep_layer.labels_encoder.model.", "label_encoder.encoder."),  # bi-encoders (models/biencoder.py)
+    ("token_rep_layer.labels_projection.", "label_encoder.projection."),
 )
+LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the label encoder's tokenizer, beside the text one
 # Buffers older transformers versions saved and newer ones rebuild: absent or extra, they do not matter.
 REBUILT_BUFFERS = ("position_ids", "token_type_ids")
 ADDED_TOKENS = ("[FLERT]",)  # followed by the config's ent_token and sep_token
@@ -115,11 +120,15 @@ def load_tokenizer(config: GLiNERConfig, path: Path | None):
 
 
 def load_prompt_tokenizer(name_or_path: str | os.PathLike) -> tuple[PromptTokenizer, GLiNERConfig]:
-    """The tokenizer side of a checkpoint, without its weights: for CPU workers that prepare model inputs."""
+    """The tokenizer side of a checkpoint, without its weights: for CPU workers that prepare model inputs. Its
+    class is the family's (bi-encoder texts carry no label prompt)."""
+    from .models import family_of
+
     path = resolve_checkpoint_dir(name_or_path)
     config = read_config(path)
     tokenizer = load_tokenizer(config, path)
-    return PromptTokenizer.for_encoder(tokenizer, config, encoder_config(config)), config
+    prompt_tokenizer_class = family_of(config).predictor.prompt_tokenizer_class
+    return prompt_tokenizer_class.for_encoder(tokenizer, config, encoder_config(config)), config
 
 
 def encoder_config(config: GLiNERConfig) -> PretrainedConfig:
@@ -132,12 +141,32 @@ def encoder_config(config: GLiNERConfig) -> PretrainedConfig:
     return loaded
 
 
-def build_model(config: GLiNERConfig, tokenizer) -> GLiNERModel:
-    """A randomly initialised model with the checkpoint's shapes; the embedding matrix fits the tokenizer."""
+def labels_encoder_config(config: GLiNERConfig) -> PretrainedConfig:
+    """The config of a bi-encoder's label encoder: saved in the checkpoint, else read from ``labels_encoder``."""
+    if config.labels_encoder_config is not None:
+        values = dict(config.labels_encoder_config)
+        return AutoConfig.for_model(values.pop("model_type"), **values)
+    return AutoConfig.from_pretrained(config.labels_encoder)
+
+
+def load_labels_tokenizer(config: GLiNERConfig, path: Path | None):
+    """A bi-encoder's label tokenizer: saved beside the checkpoint, else ``labels_encoder``'s."""
+    saved = path / LABELS_TOKENIZER_DIR if path is not None else None
+    return AutoTokenizer.from_pretrained(saved if saved is not None and saved.is_dir() else config.labels_encoder)
+
+
+def build_model(config: GLiNERConfig, tokenizer) -> nn.Module:
+    """A randomly initialised network of the config's family (``models.family_of``) with the checkpoint's shapes.
+    The embedding matrix fits the tokenizer, except for bi-encoders, whose texts carry no prompt tokens."""
+    from .models import family_of
+
+    network = family_of(config).network
     encoder = AutoModel.from_config(encoder_config(config))
+    if config.labels_encoder:
+        return network(config, encoder, AutoModel.from_config(labels_encoder_config(config)))
     if encoder.get_input_embeddings().num_embeddings < len(tokenizer):
         encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    return GLiNERModel(config, encoder)
+    return network(config, encoder)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -163,7 +192,7 @@ def checkpoint_name(ours: str) -> str:
     raise KeyError(f"parameter {ours} has no checkpoint name; add its prefix to CHECKPOINT_PREFIXES")
 
 
-def load_weights_strictly(model: GLiNERModel, state: dict[str, torch.Tensor]) -> None:
+def load_weights_strictly(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load every learned weight or fail naming the checkpoint keys missing or unexpected (never run half-random)."""
     state = {key.replace("_orig_mod.", ""): tensor for key, tensor in state.items()}  # torch.compile artifacts
     ours_by_checkpoint_name = {checkpoint_name(key): key for key in model.state_dict()}
@@ -178,7 +207,7 @@ def load_weights_strictly(model: GLiNERModel, state: dict[str, torch.Tensor]) ->
                           strict=False)
 
 
-def save_checkpoint(model: GLiNERModel, tokenizer, config: GLiNERConfig, path: str | os.PathLike) -> None:
+def save_checkpoint(model: nn.Module, tokenizer, config: GLiNERConfig, path: str | os.PathLike) -> None:
     """Write config, safetensors weights and tokenizer in the layout the reference library loads."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -188,6 +217,8 @@ def save_checkpoint(model: GLiNERModel, tokenizer, config: GLiNERConfig, path: s
         class_token_index=tokenizer.convert_tokens_to_ids(config.ent_token),
         vocab_size=model.encoder.get_input_embeddings().num_embeddings,
     )
+    if hasattr(model, "label_encoder"):  # bi-encoders: texts carry no prompt, the embeddings keep their size
+        values.update(labels_encoder_config=model.label_encoder.encoder.config.to_dict(), vocab_size=-1)
     # Copies, so tensors that share storage (or are non-contiguous after CUDA's LSTM flattening) save cleanly.
     state = {checkpoint_name(k): v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     save_file(state, path / WEIGHT_FILES[0], metadata={"format": "pt"})

@@ -11,19 +11,22 @@ from transformers import AutoModel, AutoTokenizer
 
 from . import checkpoint
 from .decode import Span, greedy_decode
-from .encoding import PromptTokenizer, Row
+from .encoding import Batch, PromptTokenizer, Row
 from .model import GLiNERConfig, GLiNERModel, span_mask
-from .text import clean_labels, split_words
+from .text import clean_labels, word_splitter
 
 
 class GLiNER:
     """Open-type NER: ``GLiNER.from_pretrained("urchade/gliner_small-v2.1").predict(texts, ["person", ...])``."""
 
+    prompt_tokenizer_class = PromptTokenizer  # how the family lays out model inputs (bi-encoders: no label prompt)
+
     def __init__(self, model: GLiNERModel, tokenizer, config: GLiNERConfig):
         self.model = model
         self.config = config
         self.tokenizer = tokenizer
-        self.prompt_tokenizer = PromptTokenizer.for_encoder(tokenizer, config, model.encoder.config)
+        self.prompt_tokenizer = self.prompt_tokenizer_class.for_encoder(tokenizer, config, model.encoder.config)
+        self.split_words = word_splitter(config.words_splitter_type)
 
     # ---- loading and saving -------------------------------------------------------------------------------
     @classmethod
@@ -35,7 +38,10 @@ class GLiNER:
         cache_dir: str | None = None,
         revision: str | None = None,
     ) -> "GLiNER":
-        """Load a hub id or a local checkpoint directory (either config generation), strictly."""
+        """Load a hub id or a local checkpoint directory (either config generation), strictly. The result is the
+        ``GLiNER`` class of the checkpoint's family (token-level, bi-encoder...: see ``gliner_ray.models``)."""
+        from .models import family_of
+
         path = checkpoint.resolve_checkpoint_dir(name_or_path, cache_dir=cache_dir, revision=revision)
         config = checkpoint.read_config(path)
         tokenizer = checkpoint.load_tokenizer(config, path)
@@ -48,7 +54,8 @@ class GLiNER:
         config.class_token_index = ent_id
         model = checkpoint.build_model(config, tokenizer)
         checkpoint.load_weights_strictly(model, checkpoint.read_state_dict(path))
-        return cls(model, tokenizer, config).to(device, dtype)
+        extras = {"labels_tokenizer": checkpoint.load_labels_tokenizer(config, path)} if config.labels_encoder else {}
+        return family_of(config).predictor(model, tokenizer, config, **extras).to(device, dtype)
 
     @classmethod
     def from_backbone(
@@ -118,7 +125,7 @@ class GLiNER:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise ValueError(f"texts[{i}] is a {type(text).__name__}, not a string")
-        split = [split_words(text) for text in texts]
+        split = [self.split_words(text) for text in texts]
         spans = self.predict_words([s.words for s in split], labels, threshold, flat_ner, multi_label, batch_size)
         results = []
         for text, words, doc_spans in zip(texts, split, spans):
@@ -165,19 +172,30 @@ class GLiNER:
         for first in range(0, len(order), batch_size):
             chunk = order[first : first + batch_size]
             batch = self.prompt_tokenizer.collate([rows[i].prompt for i in chunk], [rows[i].words for i in chunk])
-            logits = self.model(**batch.to(self.device).model_inputs())
-            probs = torch.sigmoid(logits.float())
-            valid = span_mask(batch.word_counts, probs.shape[1], probs.shape[2]).unsqueeze(-1)
-            valid = valid & (torch.arange(probs.shape[3]) < batch.type_counts.view(-1, 1, 1, 1))
-            probs = probs.masked_fill(~valid.to(probs.device), 0.0)
-            above = probs > threshold
-            hits, scores = above.nonzero().tolist(), probs[above].tolist()
-            for (b, word, width, type_), score in zip(hits, scores):
+            for b, word, end, type_, score in self._candidates(batch, [rows[i] for i in chunk], threshold):
                 row = rows[chunk[b]]
                 start = row.window.start + word
                 if row.window.own_start <= start < row.window.own_end:
-                    results[chunk[b]].append(Span(start, start + width, row.labels[type_], score))
+                    results[chunk[b]].append(Span(start, row.window.start + end, row.labels[type_], score))
         return results
+
+    def _candidates(self, batch: Batch, rows: Sequence[Row], threshold: float) -> list[tuple[int, int, int, int, float]]:
+        """(row of the batch, start word, end word inclusive, type, probability) of every span above ``threshold``,
+        word indices within the row. Each family's ``GLiNER`` class scores its own way (see ``gliner_ray.models``)."""
+        logits = self.model(**batch.to(self.device).model_inputs())
+        return self.read_candidates(logits, batch.word_counts, batch.type_counts, threshold)
+
+    @staticmethod
+    def read_candidates(logits: torch.Tensor, word_counts: torch.Tensor, type_counts: torch.Tensor,
+                        threshold: float) -> list[tuple[int, int, int, int, float]]:
+        """Span logits (B, W, K, C) -> ``_candidates``' tuples; spans past a row's words and types are ignored."""
+        probs = torch.sigmoid(logits.float())
+        valid = span_mask(word_counts, probs.shape[1], probs.shape[2]).unsqueeze(-1)
+        valid = valid & (torch.arange(probs.shape[3]) < type_counts.view(-1, 1, 1, 1))
+        probs = probs.masked_fill(~valid.to(probs.device), 0.0)
+        above = probs > threshold
+        hits, scores = above.nonzero().tolist(), probs[above].tolist()
+        return [(b, word, word + width, type_, score) for (b, word, width, type_), score in zip(hits, scores)]
 
     @staticmethod
     def _label_sets(labels: Sequence[str] | Sequence[Sequence[str]], num_texts: int) -> list[list[str]]:

@@ -20,7 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-SPAN_MODES = ("markerV0", "marker")
+from .text import WORD_SPLITTERS
+
+# The reference library's model_type names of the families we run (the family itself is read from span_mode and
+# labels_encoder, as the reference does: its saved model_type is often None or stale).
+MODEL_TYPES = (None, "gliner", "gliner_uni_encoder_span", "gliner_uni_encoder_token", "gliner_bi_encoder_span",
+               "gliner_bi_encoder_token")
+SPAN_MODES = ("markerV0", "marker")  # span heads; "token_level" models score words instead (models/token.py)
 
 
 @dataclass
@@ -40,6 +46,9 @@ class GLiNERConfig:
     class_token_index: int = -1  # -1: old configs, the special tokens are added to the tokenizer at load time
     vocab_size: int = -1
     encoder_config: dict | None = None  # None: old configs, read from model_name
+    labels_encoder: str | None = None  # bi-encoders: the encoder of the labels (models/biencoder.py)
+    labels_encoder_config: dict | None = None
+    words_splitter_type: str = "whitespace"  # see text.WORD_SPLITTERS
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -58,29 +67,33 @@ class GLiNERConfig:
 
     def check_supported(self) -> None:
         """Raise a ValueError naming the first setting that selects a GLiNER variant we do not implement."""
-        if self.span_mode not in SPAN_MODES:
+        if self.span_mode not in (*SPAN_MODES, "token_level"):
             raise ValueError(
-                f"span_mode {self.span_mode!r} is not supported (token-level, bi-encoder and relation models are "
-                f"not implemented); supported span modes: {', '.join(SPAN_MODES)}"
+                f"span_mode {self.span_mode!r} is not supported; supported span modes: "
+                f"{', '.join(SPAN_MODES)}, token_level"
+            )
+        if (self.words_splitter_type or "whitespace") not in WORD_SPLITTERS:
+            raise ValueError(
+                f"gliner_config.json sets words_splitter_type={self.words_splitter_type!r}: this word splitter is "
+                f"not supported; supported: {', '.join(WORD_SPLITTERS)}"
             )
         refused = {
             "subtoken_pooling": ("first", lambda v: v in (None, "first")),
-            "words_splitter_type": ("whitespace", lambda v: v in (None, "whitespace")),
             "embed_ent_token": (True, lambda v: v in (None, True)),
             "fuse_layers": (False, lambda v: not v),
             "post_fusion_schema": ("", lambda v: not v),
-            "labels_encoder": (None, lambda v: v is None),
+            "represent_spans": (False, lambda v: not v),
             "labels_decoder": (None, lambda v: v is None),
             "relations_layer": (None, lambda v: v is None),
             "span_encoder_config": (None, lambda v: v is None),
-            "model_type": (None, lambda v: v in (None, "gliner", "gliner_uni_encoder_span")),
+            "model_type": (None, lambda v: v in MODEL_TYPES),
         }
         for key, (expected, ok) in refused.items():
             value = self.extra.get(key)
             if not ok(value):
                 raise ValueError(
                     f"gliner_config.json sets {key}={value!r}: this GLiNER variant is not supported "
-                    f"(only uni-encoder span models with {key}={expected!r})"
+                    f"(only models with {key}={expected!r})"
                 )
 
 
@@ -169,8 +182,8 @@ class SpanHead(nn.Module):
         return start_scores.unsqueeze(2) + end_scores + bias  # [b, i, k]: start i, end i + k
 
 
-class GLiNERModel(nn.Module):
-    """Encoder + BiLSTM + span head + type FFN. Inputs come from ``PromptTokenizer.collate`` (encoding.py)."""
+class WordEncoder(nn.Module):
+    """Encoder (+ projection) + BiLSTM: what every family shares. Gives word vectors and the <<ENT>> states."""
 
     def __init__(self, config: GLiNERConfig, encoder: nn.Module):
         super().__init__()
@@ -184,31 +197,45 @@ class GLiNERModel(nn.Module):
             if config.num_rnn_layers > 0
             else None
         )
-        self.span_head = SpanHead(d, config.max_width, config.dropout, config.span_mode)
-        self.type_ffn = ffn(d, 4 * d, d, config.dropout)
 
-    def forward(
+    def encode(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         word_index: torch.Tensor,
         word_counts: torch.Tensor,
         type_index: torch.Tensor,
-    ) -> torch.Tensor:
-        """Span logits (B, W, max_width, C).
+        use_lstm: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Word vectors (B, W, D) after the BiLSTM, and the token states at each <<ENT>> (B, C, D).
 
         word_index (B, W): token position of each word's first sub-token; word_counts (B,), on the CPU, words
         per row; type_index (B, C): token position of each <<ENT>>. Padding entries may point anywhere.
+        ``use_lstm=False`` skips the BiLSTM (bi-encoders: the reference library never applies theirs).
         """
         token_states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.projection is not None:
             token_states = self.projection(token_states)
         word_vecs = gather_rows(token_states, word_index)
-        if self.lstm is not None:
+        if self.lstm is not None and use_lstm:
             packed = pack_padded_sequence(word_vecs, word_counts.cpu(), batch_first=True, enforce_sorted=False)
             word_vecs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=word_vecs.shape[1])
-        type_vecs = self.type_ffn(gather_rows(token_states, type_index))
-        return self.span_head(word_vecs, type_vecs, word_counts)
+        return word_vecs, gather_rows(token_states, type_index)
+
+
+class GLiNERModel(WordEncoder):
+    """Encoder + BiLSTM + span head + type FFN. Inputs come from ``PromptTokenizer.collate`` (encoding.py)."""
+
+    def __init__(self, config: GLiNERConfig, encoder: nn.Module):
+        super().__init__(config, encoder)
+        d = config.hidden_size
+        self.span_head = SpanHead(d, config.max_width, config.dropout, config.span_mode)
+        self.type_ffn = ffn(d, 4 * d, d, config.dropout)
+
+    def forward(self, input_ids, attention_mask, word_index, word_counts, type_index) -> torch.Tensor:
+        """Span logits (B, W, max_width, C); the inputs are those of ``WordEncoder.encode``."""
+        word_vecs, ent_states = self.encode(input_ids, attention_mask, word_index, word_counts, type_index)
+        return self.span_head(word_vecs, self.type_ffn(ent_states), word_counts)
 
 
 def unpad(rows: torch.Tensor, index: torch.Tensor, batch: int, num_words: int) -> torch.Tensor:

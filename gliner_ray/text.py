@@ -5,11 +5,19 @@ Nothing here imports torch, so tokenization planning is testable and cheap to ru
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 # The word splitter of the published GLiNER models: words (with inner hyphens or underscores) or single symbols.
 WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
+# Scripts written without spaces between words: "universal" makes each of their characters a word.
+UNSPACED_CHARACTERS = (
+    "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3038-\u303c\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"  # Han, kana (Chinese, Japanese)
+    "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"  # Thai, Lao, Myanmar, Khmer
+)
+UNIVERSAL_WORD_PATTERN = re.compile(rf"[{UNSPACED_CHARACTERS}]|(?:(?![{UNSPACED_CHARACTERS}])\w)+(?:[-_](?:(?![{UNSPACED_CHARACTERS}])\w)+)*|\S")
 # Words after which a window boundary reads naturally.
 SENTENCE_END_WORDS = frozenset({".", "!", "?", "…", "。", "！", "？"})
 
@@ -24,12 +32,65 @@ class Words(NamedTuple):
 
 def split_words(text: str) -> Words:
     """Split ``text`` into words and symbols with their character offsets (end exclusive)."""
+    return _split_with(WORD_PATTERN, text)
+
+
+def split_universal(text: str) -> Words:
+    """``split_words``, but each character of an unspaced script (Chinese, Japanese, Thai...) is a word of its own,
+    so that a sentence in those scripts is not one long "word". Needs no language-specific package."""
+    return _split_with(UNIVERSAL_WORD_PATTERN, text)
+
+
+def split_jieba(text: str) -> Words:
+    """Chinese words from jieba's segmenter (extra ``gliner-ray[chinese]``); whitespace between words is dropped."""
+    jieba = _optional_module("jieba", "chinese")
+    jieba.setLogLevel(30)  # its dictionary-loading messages (logging.DEBUG) would go to every worker's stderr
     words, starts, ends = [], [], []
-    for match in WORD_PATTERN.finditer(text):
+    for word, start, end in jieba.tokenize(text):
+        if word.strip():
+            words.append(word)
+            starts.append(start)
+            ends.append(end)
+    return Words(words, starts, ends)
+
+
+# words_splitter_type of gliner_config.json -> the splitter. A model is trained with one; predicting with another
+# changes its words and so its entities.
+WORD_SPLITTERS: dict[str, Callable[[str], Words]] = {
+    "whitespace": split_words,
+    "universal": split_universal,
+    "jieba": split_jieba,
+}
+
+
+def word_splitter(splitter_type: str | None) -> Callable[[str], Words]:
+    """The word splitter a checkpoint's ``words_splitter_type`` names (``None``: whitespace). A splitter whose
+    package is missing fails here, naming the extra to install, not on the first text."""
+    name = splitter_type or "whitespace"
+    if name not in WORD_SPLITTERS:
+        raise ValueError(f"words_splitter_type {name!r} is not supported; supported: {', '.join(WORD_SPLITTERS)}")
+    splitter = WORD_SPLITTERS[name]
+    splitter("")  # imports the splitter's package now
+    return splitter
+
+
+def _split_with(pattern: re.Pattern, text: str) -> Words:
+    words, starts, ends = [], [], []
+    for match in pattern.finditer(text):
         words.append(match.group())
         starts.append(match.start())
         ends.append(match.end())
     return Words(words, starts, ends)
+
+
+def _optional_module(name: str, extra: str):
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(
+            f"this model splits words with {name!r}, which is not installed: pip install \"gliner-ray[{extra}]\" "
+            f"(or pip install {name})"
+        ) from error
 
 
 def clean_labels(labels: Sequence[str]) -> list[str]:

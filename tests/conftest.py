@@ -39,6 +39,27 @@ def tiny_bert_dir(tmp_path_factory, minilm_dir) -> str:
 
 
 @pytest.fixture(scope="session")
+def context_free_encoder_dir(tmp_path_factory, minilm_dir) -> str:
+    """A BERT with no attention layers and zeroed position and segment embeddings (4096 positions): each token's
+    state depends on the token alone, so a model on it without LSTM scores every word independently of context."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("context-free-encoder")
+    encoder = BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=0, num_attention_heads=2,
+                                   intermediate_size=64, max_position_embeddings=4096))
+    with torch.no_grad():
+        encoder.embeddings.position_embeddings.weight.zero_()
+        encoder.embeddings.token_type_embeddings.weight.zero_()
+    encoder.save_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
+    tokenizer.model_max_length = 512
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def tiny_gliner_dir(tmp_path_factory, tiny_bert_dir) -> str:
     """A GLiNER checkpoint (random weights) on the tiny BERT: fast enough for pipeline tests."""
     import torch
