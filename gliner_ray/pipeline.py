@@ -36,6 +36,7 @@ work is spread shard by shard, so give at least as many shards as actors.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import hashlib
 import json
@@ -417,19 +418,28 @@ def _run(
     reports: dict[str, dict[int, dict]] = defaultdict(dict)  # shard -> chunk -> summary
     chunk_counts: dict[str, int] = {}  # known once a shard's last chunk has reported
     published: dict[str, dict] = {}
-    for summary in dataset.iter_rows():
-        key = summary["shard"]
-        if key in published:
-            continue  # a retried task reporting a chunk again
-        reports[key][summary["chunk"]] = summary
-        if summary["last"]:
-            chunk_counts[key] = summary["chunk"] + 1
-        if len(reports[key]) == chunk_counts.get(key):
-            marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
-            logger.info(
-                "shard %d/%d done: %s: %d documents (%d failed), %d mentions", len(published), len(shards),
-                marker["source"], marker["documents"], marker["failed"], marker["mentions"],
-            )
+    try:
+        for summary in dataset.iter_rows():
+            key = summary["shard"]
+            if key in published:
+                continue  # a retried task reporting a chunk again
+            reports[key][summary["chunk"]] = summary
+            if summary["last"]:
+                chunk_counts[key] = summary["chunk"] + 1
+            if len(reports[key]) == chunk_counts.get(key):
+                marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
+                logger.info(
+                    "shard %d/%d done: %s: %d documents (%d failed), %d mentions", len(published), len(shards),
+                    marker["source"], marker["documents"], marker["failed"], marker["mentions"],
+                )
+    except Exception as error:
+        if (full := storage.disk_full(error)) is None:
+            raise
+        raise OSError(
+            errno.ENOSPC,
+            f"the disk of {store.uri} is full ({full}): free space or choose another --output, then re-run the same "
+            f"command to resume; the {len(published)} shards finished are kept, no shard is half-published",
+        ) from None
     store.delete("_tmp")  # only leftovers of retried tasks can remain there
     missing = [shard.uri for key, shard in shard_of.items() if key not in published]
     if missing:
@@ -487,16 +497,24 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
 
 
 def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
-    """Move a finished shard's files into ``mentions/`` and ``errors/``, then mark it done."""
-    for name in store.files(f"_tmp/{key}"):
-        kind, suffix = name.split("-", 1)
-        store.move(f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}")
+    """Move a finished shard's files into ``mentions/`` and ``errors/``, then mark it done; when that fails
+    (a full disk), the files go back, so a shard is published whole or not at all."""
+    moved = []
     marker = {
         "source": shard.source, "size": shard.size, "mtime_ns": shard.mtime_ns, "chunks": len(chunks),
         **{field: sum(c[field] for c in chunks) for field in ("documents", "failed", "mentions")},
         "damaged": any(c.get("damaged") for c in chunks),
     }
-    store.write_json(f"_progress/shard-{key}.json", marker)
+    try:
+        for name in store.files(f"_tmp/{key}"):
+            kind, suffix = name.split("-", 1)
+            store.move(f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}")
+            moved.append((f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}"))
+        store.write_json(f"_progress/shard-{key}.json", marker)
+    except BaseException:
+        for staged, published in reversed(moved):
+            store.move(published, staged)
+        raise
     store.delete(f"_tmp/{key}")
     return marker
 

@@ -5,9 +5,14 @@ on real files through ``corpus.read_records``; the extraction tests run the whol
 from __future__ import annotations
 
 import gzip
+import os
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import boto3
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -15,8 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from gliner_ray import corpus
+from gliner_ray.kg import build_graph, entity_id
 from gliner_ray.pipeline import Scale, extract
-from test_extract import assert_same_as_predict, jsonl, make_texts, mention_rows, settings, success
+from s3_faults import KINDS, FaultyProxy
+from test_extract import LABELS, REPO, THRESHOLD, assert_same_as_predict, jsonl, make_texts, mention_rows, settings, success
 
 LOCAL = pafs.LocalFileSystem()
 
@@ -209,3 +216,111 @@ def test_a_big_file_read_in_pieces_gives_the_output_of_one_piece_and_resumes_per
     assert mention_rows(pq.read_table(f"{pieces}/mentions")) == mention_rows(pq.read_table(f"{whole}/mentions"))
     with pytest.raises(ValueError, match="other settings.*split_bytes"):
         extract(str(path), pieces, settings(tiny_gliner_dir, split_bytes=4000))
+
+
+# ---- S3 faults ---------------------------------------------------------------------------------------------------
+def test_s3_throttling_dropped_connections_and_slow_answers_change_nothing(ray_cluster, s3_endpoint, s3_bucket, tiny_gliner_dir, monkeypatch):
+    """Every 4th request to S3 fails (503 SlowDown, connection dropped before or during the answer) or is slow:
+    extraction and the graph built from it come out as without faults, nothing counted as damaged."""
+    import ray
+
+    s3 = boto3.client("s3")
+    documents = {}
+    for shard in range(3):
+        records = [{"id": f"s{shard}-{i}", "text": t} for i, t in enumerate(make_texts(8, seed=40 + shard, long_every=5))]
+        documents.update({r["id"]: r["text"] for r in records})
+        body = jsonl(records)
+        s3.put_object(Bucket=s3_bucket, Key=f"corpus/part-{shard}.jsonl" + (".gz" if shard == 2 else ""),
+                      Body=gzip.compress(body) if shard == 2 else body)
+    output = f"s3://{s3_bucket}/out"
+
+    with FaultyProxy(s3_endpoint, every=4, delay=0.5) as proxy:
+        job = subprocess.run(
+            [sys.executable, "-m", "gliner_ray.cli", "extract", "--input", f"s3://{s3_bucket}/corpus", "--output", output,
+             "--model", tiny_gliner_dir, "--labels", ",".join(LABELS), "--threshold", str(THRESHOLD), "--chunk-size", "3",
+             "--split-size", "2KB", "--actors", "1", "--s3-endpoint", proxy.url, "--address", ray.get_runtime_context().gcs_address],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+        )
+        assert job.returncode == 0, job.stderr[-3000:]
+        extracted_through_proxy = dict(proxy.faults)
+        corpus_reads = sum(n for path, n in proxy.paths.items() if "/corpus/" in path and "list-type" not in path)
+
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        graph = build_graph(output, f"s3://{s3_bucket}/graph-faulty")
+        kg_faults = sum(proxy.faults.values()) - sum(extracted_through_proxy.values())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+
+    assert set(extracted_through_proxy) == set(KINDS) and kg_faults > 0
+    assert corpus_reads > 3 * 2  # the workers read the shards through the proxy, piece by piece
+    summary = success(output)
+    assert summary["shards"] > summary["files"] == 3 and summary["damaged_shards"] == [] and summary["failed"] == 0
+    assert_same_as_predict(pq.read_table(f"{output}/mentions"), tiny_gliner_dir, documents)
+    assert pq.read_table(f"{output}/errors").num_rows == 0
+
+    # The graph holds each mention exactly once, linked to the entity of its surface form and type.
+    mentions = pq.read_table(f"{output}/mentions").to_pylist()
+    linked = pq.read_table(f"s3://{s3_bucket}/graph-faulty/mention_entities").to_pylist()
+    key = lambda m: (m["doc_id"], m["start"], m["end"], m["label"])  # noqa: E731
+    assert sorted(map(key, linked)) == sorted(map(key, mentions))
+    assert all(m["entity_id"] == entity_id(m["span"], m["label"]) for m in linked)
+    entities = pq.read_table(f"s3://{s3_bucket}/graph-faulty/entities").to_pylist()
+    assert sum(e["mentions"] for e in entities) == len(mentions) == graph["mentions_kept"]
+    assert {e["entity_id"] for e in entities} == {m["entity_id"] for m in linked}
+
+
+# ---- a full disk -------------------------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs mounted for the test (root only), unmounted after it."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root and mount rights): {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_fails_with_a_clear_message_and_publishes_no_half_shard(ray_cluster, tmp_path, small_disk, tiny_gliner_dir):
+    from test_extract import write_corpus
+
+    documents = write_corpus(tmp_path / "in", shards=6, docs_per_shard=6, seed=60)
+    output = small_disk / "out"
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize - 40 * 1024))
+
+    with pytest.raises(OSError, match=r"disk of .* is full .*No space left|disk of .* is full .*no space left") as failure:
+        extract(str(tmp_path / "in"), str(output), settings(tiny_gliner_dir), Scale(actors=(1, 1), chunk_size=2))
+
+    assert "re-run the same command to resume" in str(failure.value)
+    assert not (output / "_SUCCESS").exists()
+    assert not [p for p in output.rglob(".*") if p.is_file()]  # no temporary left behind
+    published = {p.name.removeprefix("shard-").removesuffix(".json") for p in (output / "_progress").glob("shard-*.json")}
+    for folder in ("mentions", "errors"):
+        assert {p.name.split("-", 1)[0] for p in (output / folder).glob("*.parquet")} <= published
+
+    filler.unlink()  # space again: the same command finishes the job, each row once
+    summary = extract(str(tmp_path / "in"), str(output), settings(tiny_gliner_dir), Scale(actors=(1, 1), chunk_size=2))
+    assert summary["shards_processed"] == 6 - len(published)
+    assert_same_as_predict(pq.read_table(output / "mentions"), tiny_gliner_dir, documents)
+
+
+# ---- node loss ---------------------------------------------------------------------------------------------------
+def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupted_run(tmp_path, tiny_gliner_dir):
+    """A three-node cluster on this machine, in its own process (tests/node_loss.py); one worker node dies after
+    the first shard is published and a new one joins, as spot instances do."""
+    from test_extract import write_corpus
+
+    documents = write_corpus(tmp_path / "in", shards=6, docs_per_shard=6, seed=70)
+    output = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "tests/node_loss.py", str(tmp_path / "in"), str(output), tiny_gliner_dir, ",".join(LABELS),
+         str(THRESHOLD), str(tmp_path / "ray")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
+    assert result["killed"] == 1
+    assert result["summary"]["shards_processed"] == 6 and result["summary"]["documents"] == len(documents)
+    assert_same_as_predict(pq.read_table(output / "mentions"), tiny_gliner_dir, documents)
