@@ -20,6 +20,7 @@ import pyarrow.fs as pafs
 
 GLOB_CHARACTERS = "*?["
 S3_ATTEMPTS = int(os.environ.get("GLINER_RAY_S3_ATTEMPTS", 10))  # pyarrow's default is 3: a busy bucket throttles longer
+NO_SPACE = "no space left on the device"
 S3_CONNECT_TIMEOUT = 10.0  # seconds; the AWS SDK's default of 1 s gives up on a loaded endpoint
 
 
@@ -112,18 +113,22 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
             raise
     except OSError as error:
         if error.errno == errno.ENOSPC:
-            raise OSError(errno.ENOSPC, f"no space left on the device of {path} ({len(data)} bytes to write)") from error
+            raise OSError(errno.ENOSPC, f"{NO_SPACE} of {path} ({len(data)} bytes to write)") from error
         raise
 
 
 def disk_full(error: BaseException) -> str | None:
-    """The message of the no-space-left error at the root of ``error`` (however many layers of Ray exceptions
-    wrap it), or None when it is not one."""
+    """What ran out of space, when a no-space-left error is at the root of ``error`` (however many layers of Ray
+    exceptions wrap it: their causes may only survive as text), else None."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             return error.strerror or str(error)
+        text = str(error)
+        if NO_SPACE in text:
+            line = next(line for line in text.splitlines() if NO_SPACE in line)
+            return line[line.index(NO_SPACE):].strip()
         error = getattr(error, "cause", None) or error.__cause__ or error.__context__
     return None
 
