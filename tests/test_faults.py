@@ -8,8 +8,10 @@ import gzip
 import os
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import boto3
@@ -313,11 +315,15 @@ def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupt
 
     documents = write_corpus(tmp_path / "in", shards=6, docs_per_shard=6, seed=70)
     output = tmp_path / "out"
-    run = subprocess.run(
-        [sys.executable, "tests/node_loss.py", str(tmp_path / "in"), str(output), tiny_gliner_dir, ",".join(LABELS),
-         str(THRESHOLD), str(tmp_path / "ray")],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
+    temp_dir = tempfile.mkdtemp(prefix="rn-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    try:
+        run = subprocess.run(
+            [sys.executable, "tests/node_loss.py", str(tmp_path / "in"), str(output), tiny_gliner_dir, ",".join(LABELS),
+             str(THRESHOLD), temp_dir],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+        )
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
