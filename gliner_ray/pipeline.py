@@ -345,6 +345,8 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
         value = getattr(scale, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if settings.split_bytes is not None and settings.split_bytes < 1:
+        raise ValueError(f"--split-size must be at least 1 byte (or 0 for no splitting), got {settings.split_bytes}")
     if settings.max_chars is not None and settings.max_chars < 1:
         raise ValueError(f"--max-chars must be at least 1, got {settings.max_chars}")
     if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:

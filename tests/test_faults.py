@@ -308,6 +308,18 @@ def test_a_full_disk_fails_with_a_clear_message_and_publishes_no_half_shard(ray_
 
 
 # ---- node loss ---------------------------------------------------------------------------------------------------
+def on_three_nodes(job: str, *arguments: str) -> dict:
+    """Run ``tests/node_loss.py JOB`` (its own three-node cluster, a node killed mid-run) and return its result."""
+    temp_dir = tempfile.mkdtemp(prefix="rn-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    try:
+        run = subprocess.run([sys.executable, "tests/node_loss.py", job, temp_dir, *arguments],
+                             cwd=REPO, capture_output=True, text=True, timeout=600)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
+
+
 def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupted_run(tmp_path, tiny_gliner_dir):
     """A three-node cluster on this machine, in its own process (tests/node_loss.py); one worker node dies after
     the first shard is published and a new one joins, as spot instances do."""
@@ -315,18 +327,10 @@ def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupt
 
     documents = write_corpus(tmp_path / "in", shards=6, docs_per_shard=6, seed=70)
     output = tmp_path / "out"
-    temp_dir = tempfile.mkdtemp(prefix="rn-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    try:
-        run = subprocess.run(
-            [sys.executable, "tests/node_loss.py", str(tmp_path / "in"), str(output), tiny_gliner_dir, ",".join(LABELS),
-             str(THRESHOLD), temp_dir],
-            cwd=REPO, capture_output=True, text=True, timeout=600,
-        )
-    finally:
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
+    result = on_three_nodes("extract", str(tmp_path / "in"), str(output), tiny_gliner_dir, ",".join(LABELS), str(THRESHOLD))
+
     assert result["killed"] == 1
     assert result["summary"]["shards_processed"] == 6 and result["summary"]["documents"] == len(documents)
     assert_same_as_predict(pq.read_table(output / "mentions"), tiny_gliner_dir, documents)
+
