@@ -389,8 +389,9 @@ def _finished_shards(store: Store, shards: list[Shard]) -> dict[str, dict]:
                 f"pass --overwrite to start again, or choose another --output"
             )
         done[shard_key(shard)] = marker
-    if len(by_key) > len(done):
-        logger.warning("%s holds %d finished shards that are not in this input; they are kept", store.uri, len(by_key) - len(done))
+    others = set(by_key) - {shard_key(shard) for shard in shards}
+    if others:
+        logger.warning("%s holds %d finished shards that are not in this input; they are kept", store.uri, len(others))
     return done
 
 

@@ -45,6 +45,8 @@ def kill_when(condition, cluster, node, killed: list) -> threading.Thread:
 
 
 def run_extract(temp_dir: str, corpus: str, output: str, model: str, labels: str, threshold: str) -> dict:
+    import ray
+
     from gliner_ray.pipeline import Scale, Settings, extract
 
     cluster, workers = start_cluster(temp_dir)
@@ -56,6 +58,7 @@ def run_extract(temp_dir: str, corpus: str, output: str, model: str, labels: str
             Scale(actors=(1, 2), chunk_size=2),
         )
     finally:
+        ray.shutdown()  # the driver leaves first: Cluster refuses to remove the node a driver is connected to
         cluster.shutdown()
     return {"summary": summary, "killed": len(killed)}
 
