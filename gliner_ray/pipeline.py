@@ -36,6 +36,7 @@ work is spread shard by shard, so give at least as many shards as actors.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import hashlib
 import json
@@ -100,6 +101,7 @@ class Settings:
     id_field: str = "id"
     text_field: str = "text"
     max_chars: int | None = None
+    split_bytes: int | None = corpus.SPLIT_BYTES  # files over this are read in pieces (a piece's outputs are named after it)
 
     def metadata(self) -> dict[bytes, bytes]:
         """The run's key-value metadata for every Parquet file written."""
@@ -175,8 +177,9 @@ class Store:
 
 
 def shard_key(shard: Shard) -> str:
-    """The stable name of a shard's outputs: a hash of its URI."""
-    return hashlib.sha1(shard.uri.encode()).hexdigest()[:16]
+    """The stable name of a shard's outputs: a hash of its URI, and of its range for a piece of a file."""
+    name = shard.uri if shard.stop is None else f"{shard.uri}#{shard.format}:{shard.start}-{shard.stop}"
+    return hashlib.sha1(name.encode()).hexdigest()[:16]
 
 
 # ---- stage 1 (CPU): records -> planned chunks ----------------------------------------------------------------
@@ -194,7 +197,7 @@ def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterat
         fs, _ = storage.resolve(shard.uri)
         records = corpus.read_records(fs, shard, settings.id_field, settings.text_field, settings.max_chars)
         for index, chunk, last in _cut(records, chunk_size):
-            yield plan_chunk(key, shard.uri, index, last, chunk, settings)
+            yield plan_chunk(key, shard.source, index, last, chunk, settings)
 
 
 def _cut(records: Iterator[Record], chunk_size: int) -> Iterator[tuple[int, list[Record], bool]]:
@@ -260,7 +263,7 @@ class ScoreChunks:
         return {
             "shard": chunk["shard"], "source": chunk["source"], "chunk": chunk["chunk"], "last": chunk["last"],
             "documents": len(chunk["documents"]) + len(chunk["errors"]), "failed": len(chunk["errors"]),
-            "mentions": mentions.num_rows,
+            "mentions": mentions.num_rows, "damaged": any(e["reason"].startswith(corpus.DAMAGED) for e in chunk["errors"]),
         }
 
     def mentions(self, documents: list[dict[str, Any]]) -> pa.Table:
@@ -302,7 +305,7 @@ def extract(
     settings = Settings(**{**asdict(settings), "labels": tuple(clean_labels(list(settings.labels)))})
     check_arguments(settings, scale)
     store = Store(output_uri)
-    shards = corpus.list_shards(input_uri, input_format, exclude=storage.display(store.fs, store.root))
+    shards = corpus.list_shards(input_uri, input_format, storage.display(store.fs, store.root), settings.split_bytes)
     store.check_reachable()
     if overwrite:
         for name in ("_SUCCESS", "_progress", "_tmp", "mentions", "errors"):
@@ -319,7 +322,9 @@ def extract(
     elapsed = time.time() - started
     processed = sum(done[shard_key(s)]["documents"] for s in pending)
     success = {
-        **totals, "shards": len(shards), "shards_processed": len(pending), "documents_processed": processed,
+        **totals, "shards": len(shards), "files": len({s.uri for s in shards}), "shards_processed": len(pending),
+        "documents_processed": processed,
+        "damaged_shards": sorted(marker["source"] for marker in done.values() if marker.get("damaged")),
         "model": settings.model, "labels": list(settings.labels), "threshold": settings.threshold,
         "flat_ner": settings.flat_ner, "multi_label": settings.multi_label,
         "elapsed_seconds": round(elapsed, 3), "documents_per_second": round(processed / elapsed, 3),
@@ -340,6 +345,8 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
         value = getattr(scale, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if settings.split_bytes is not None and settings.split_bytes < 1:
+        raise ValueError(f"--split-size must be at least 1 byte (or 0 for no splitting), got {settings.split_bytes}")
     if settings.max_chars is not None and settings.max_chars < 1:
         raise ValueError(f"--max-chars must be at least 1, got {settings.max_chars}")
     if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
@@ -365,7 +372,8 @@ def _claim(store: Store, settings: Settings) -> None:
 
 
 def _finished_shards(store: Store, shards: list[Shard]) -> dict[str, dict]:
-    """Markers of the shards an earlier run finished, checking that those input files did not change since."""
+    """Markers of the shards an earlier run finished, checking that those input files did not change since. A
+    damaged shard is never finished: each re-run reads it again (its earlier outputs are replaced)."""
     names = [n for n in store.files("_progress") if n.startswith("shard-")]
     with ThreadPoolExecutor(16) as pool:
         markers = dict(zip(names, pool.map(lambda n: store.read_json(f"_progress/{n}"), names)))
@@ -373,7 +381,7 @@ def _finished_shards(store: Store, shards: list[Shard]) -> dict[str, dict]:
     done = {}
     for shard in shards:
         marker = by_key.get(shard_key(shard))
-        if marker is None:
+        if marker is None or marker.get("damaged"):
             continue
         if (marker["size"], marker["mtime_ns"]) != (shard.size, shard.mtime_ns):
             raise ValueError(
@@ -381,8 +389,9 @@ def _finished_shards(store: Store, shards: list[Shard]) -> dict[str, dict]:
                 f"pass --overwrite to start again, or choose another --output"
             )
         done[shard_key(shard)] = marker
-    if len(by_key) > len(done):
-        logger.warning("%s holds %d finished shards that are not in this input; they are kept", store.uri, len(by_key) - len(done))
+    others = set(by_key) - {shard_key(shard) for shard in shards}
+    if others:
+        logger.warning("%s holds %d finished shards that are not in this input; they are kept", store.uri, len(others))
     return done
 
 
@@ -412,19 +421,28 @@ def _run(
     reports: dict[str, dict[int, dict]] = defaultdict(dict)  # shard -> chunk -> summary
     chunk_counts: dict[str, int] = {}  # known once a shard's last chunk has reported
     published: dict[str, dict] = {}
-    for summary in dataset.iter_rows():
-        key = summary["shard"]
-        if key in published:
-            continue  # a retried task reporting a chunk again
-        reports[key][summary["chunk"]] = summary
-        if summary["last"]:
-            chunk_counts[key] = summary["chunk"] + 1
-        if len(reports[key]) == chunk_counts.get(key):
-            marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
-            logger.info(
-                "shard %d/%d done: %s: %d documents (%d failed), %d mentions", len(published), len(shards),
-                marker["source"], marker["documents"], marker["failed"], marker["mentions"],
-            )
+    try:
+        for summary in dataset.iter_rows():
+            key = summary["shard"]
+            if key in published:
+                continue  # a retried task reporting a chunk again
+            reports[key][summary["chunk"]] = summary
+            if summary["last"]:
+                chunk_counts[key] = summary["chunk"] + 1
+            if len(reports[key]) == chunk_counts.get(key):
+                marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
+                logger.info(
+                    "shard %d/%d done: %s: %d documents (%d failed), %d mentions", len(published), len(shards),
+                    marker["source"], marker["documents"], marker["failed"], marker["mentions"],
+                )
+    except Exception as error:
+        if (full := storage.disk_full(error)) is None:
+            raise
+        raise OSError(
+            errno.ENOSPC,
+            f"the disk of {store.uri} is full ({full}): free space or choose another --output, then re-run the same "
+            f"command to resume; the {len(published)} shards finished are kept, no shard is half-published",
+        ) from None
     store.delete("_tmp")  # only leftovers of retried tasks can remain there
     missing = [shard.uri for key, shard in shard_of.items() if key not in published]
     if missing:
@@ -482,15 +500,24 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
 
 
 def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
-    """Move a finished shard's files into ``mentions/`` and ``errors/``, then mark it done."""
-    for name in store.files(f"_tmp/{key}"):
-        kind, suffix = name.split("-", 1)
-        store.move(f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}")
+    """Move a finished shard's files into ``mentions/`` and ``errors/``, then mark it done; when that fails
+    (a full disk), the files go back, so a shard is published whole or not at all."""
+    moved = []
     marker = {
-        "source": shard.uri, "size": shard.size, "mtime_ns": shard.mtime_ns, "chunks": len(chunks),
+        "source": shard.source, "size": shard.size, "mtime_ns": shard.mtime_ns, "chunks": len(chunks),
         **{field: sum(c[field] for c in chunks) for field in ("documents", "failed", "mentions")},
+        "damaged": any(c.get("damaged") for c in chunks),
     }
-    store.write_json(f"_progress/shard-{key}.json", marker)
+    try:
+        for name in store.files(f"_tmp/{key}"):
+            kind, suffix = name.split("-", 1)
+            store.move(f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}")
+            moved.append((f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}"))
+        store.write_json(f"_progress/shard-{key}.json", marker)
+    except BaseException:
+        for staged, published in reversed(moved):
+            store.move(published, staged)
+        raise
     store.delete(f"_tmp/{key}")
     return marker
 
@@ -513,6 +540,7 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output directory, local or s3://")
     parser.add_argument("--overwrite", action="store_true", help="delete earlier results in --output and start again")
     parser.add_argument("--max-chars", type=int, help="send documents longer than this to errors/ (default: no cap)")
+    parser.add_argument("--split-size", type=_byte_size, default=corpus.SPLIT_BYTES, help="read JSON Lines and Parquet files over this size in pieces of about this size, e.g. 64MiB (default), 500KB, 0 for never")
     scale = parser.add_argument_group("scale")
     scale.add_argument("--actors", type=_actor_range, help="model actors: N, or MIN,MAX to autoscale (default: one per GPU; on CPU-only clusters, all CPUs / --cpus-per-actor)")
     scale.add_argument("--num-gpus-per-actor", type=float, help="default: 1 when the cluster has GPUs, else 0")
@@ -522,6 +550,17 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--chunk-size", type=int, default=256, help="documents per unit of work and output file (default: 256)")
     parser.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (sets AWS_ENDPOINT_URL for the driver and workers)")
     parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, a running `ray start` cluster, or a new local one)")
+
+
+def _byte_size(value: str) -> int | None:
+    """``64MiB``, ``500KB``, ``1G`` or a plain number of bytes; 0 means no splitting (None)."""
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    number = value.strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        size = int(float(number[:-1] if number[-1:] in units else number) * units.get(number[-1:], 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 64MiB, 500KB or 1048576, got {value!r}") from None
+    return size or None
 
 
 def _actor_range(value: str) -> tuple[int, int]:
@@ -545,6 +584,7 @@ def run_extract(args: argparse.Namespace) -> None:
     settings = Settings(
         model=model, labels=tuple(labels_from_args(args)), threshold=args.threshold, flat_ner=args.flat_ner,
         multi_label=args.multi_label, id_field=args.id_field, text_field=args.text_field, max_chars=args.max_chars,
+        split_bytes=args.split_size,
     )
     scale = Scale(
         actors=args.actors, num_gpus_per_actor=args.num_gpus_per_actor, cpus_per_actor=args.cpus_per_actor,

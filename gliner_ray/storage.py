@@ -1,26 +1,55 @@
 """Local paths and ``s3://`` URIs through one pyarrow filesystem: resolve them, find the files a user means, and
 write a file so that it is either absent or complete.
 
-Every job reads and writes through these, so a local folder and an S3 prefix behave the same. pyarrow takes the
-S3 endpoint from ``AWS_ENDPOINT_URL`` when it is set (MinIO, a local test server).
+Every job reads and writes through these, so a local folder and an S3 prefix behave the same. The S3 endpoint
+comes from ``AWS_ENDPOINT_URL`` when it is set (MinIO, a local test server). S3's retries are set here, once
+for every job: throttling (503 SlowDown), dropped connections and server errors are retried with exponential
+backoff, up to ``S3_ATTEMPTS`` tries per request (``GLINER_RAY_S3_ATTEMPTS`` changes it).
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
+import functools
 import os
 import uuid
+from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
 GLOB_CHARACTERS = "*?["
+S3_ATTEMPTS = int(os.environ.get("GLINER_RAY_S3_ATTEMPTS", 10))  # pyarrow's default is 3: a busy bucket throttles longer
+NO_SPACE = "no space left on the device"
+S3_CONNECT_TIMEOUT = 10.0  # seconds; the AWS SDK's default of 1 s gives up on a loaded endpoint
 
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem and the path in it, for a local path (relative, or starting with ``~``) or a URI."""
     if "://" not in uri:
         return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(uri))
+    if uri.startswith("s3://"):
+        bucket_and_key = uri.removeprefix("s3://")
+        return s3_filesystem(bucket_and_key.split("/", 1)[0], os.environ.get("AWS_ENDPOINT_URL")), bucket_and_key.rstrip("/")
     return pafs.FileSystem.from_uri(uri)
+
+
+@functools.lru_cache(maxsize=64)
+def s3_filesystem(bucket: str, endpoint: str | None) -> pafs.S3FileSystem:
+    """The S3 filesystem for a bucket, with this project's retries: at ``endpoint`` (any S3-compatible store),
+    else on AWS in the bucket's own region."""
+    options = dict(
+        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS), connect_timeout=S3_CONNECT_TIMEOUT,
+    )
+    if endpoint:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return pafs.S3FileSystem(region=region, endpoint_override=parts.netloc, scheme=parts.scheme, **options)
+    try:
+        region = pafs.resolve_s3_region(bucket)
+    except OSError:
+        region = None  # no such bucket, or no access: the first request says which
+    return pafs.S3FileSystem(region=region, **options)
 
 
 def join(base: str, *names: str) -> str:
@@ -72,11 +101,36 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
             f.write(data)
         return
     folder = path.rsplit("/", 1)[0]
-    fs.create_dir(folder, recursive=True)
-    temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
-    with fs.open_output_stream(temporary) as f:
-        f.write(data)
-    fs.move(temporary, path)
+    try:
+        fs.create_dir(folder, recursive=True)
+        temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
+        try:
+            with fs.open_output_stream(temporary) as f:
+                f.write(data)
+            fs.move(temporary, path)
+        except BaseException:
+            delete(fs, temporary)  # no partial file left behind, not even a hidden one
+            raise
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"{NO_SPACE} of {path} ({len(data)} bytes to write)") from error
+        raise
+
+
+def disk_full(error: BaseException) -> str | None:
+    """What ran out of space, when a no-space-left error is at the root of ``error`` (however many layers of Ray
+    exceptions wrap it: their causes may only survive as text), else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return error.strerror or str(error)
+        text = str(error)
+        if NO_SPACE in text:
+            line = next(line for line in text.splitlines() if NO_SPACE in line)
+            return line[line.index(NO_SPACE):].strip()
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+    return None
 
 
 def delete(fs: pafs.FileSystem, path: str) -> None:
