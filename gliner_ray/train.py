@@ -39,6 +39,7 @@ from . import storage
 from .batching import BatchBuilder, clean_examples
 from .data import Example, load_label_map, read_dataset
 from .evaluate import score_spans
+from .precision import uses_bf16
 
 log = logging.getLogger(__name__)
 
@@ -255,21 +256,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             window_start = time.perf_counter()
             if is_last:
                 break
-
-
-def uses_bf16(precision: str, device: torch.device) -> bool:
-    """Whether to train under bf16 autocast (weights and optimizer stay fp32). "auto" turns it on where bf16
-    matrix products are native: GPUs that support it, and CPUs with AVX512-BF16 or AMX, where the encoder's
-    forward and backward take about half the fp32 time."""
-    if precision != "auto":
-        return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        cpu_flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
 
 
 def mean_over_workers(value: float, world: int, device: torch.device) -> float:

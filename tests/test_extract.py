@@ -111,7 +111,8 @@ def test_jsonl_shards_on_s3_give_the_mentions_of_predict_and_a_rerun_adds_nothin
     assert_same_as_predict(mentions, tiny_gliner_dir, documents)
     assert max(len(text.split()) for text in documents.values()) > 384  # windowing took part
     metadata = json.loads(mentions.schema.metadata[b"gliner_ray"])
-    assert metadata == {"model": tiny_gliner_dir, "labels": list(LABELS), "threshold": THRESHOLD, "flat_ner": True, "multi_label": False}
+    assert metadata == {"model": tiny_gliner_dir, "labels": list(LABELS), "threshold": THRESHOLD, "flat_ner": True, "multi_label": False,
+                        "precision": "fp32"}
     assert success(output) == first
     assert (first["documents"], first["failed"], first["mentions"]) == (len(documents), 0, mentions.num_rows)
     assert (first["model"], first["labels"], first["threshold"]) == (tiny_gliner_dir, list(LABELS), THRESHOLD)
