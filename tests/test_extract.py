@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -134,7 +135,7 @@ def test_jsonl_shards_on_s3_give_the_mentions_of_predict_and_a_rerun_adds_nothin
 
 
 # ---- bad records ---------------------------------------------------------------------------------------------
-def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(ray_cluster, tmp_path, tiny_gliner_dir):
+def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(ray_cluster, tmp_path, tiny_gliner_dir, caplog):
     good = dict(zip([f"g{i}" for i in range(6)], make_texts(6, seed=4)))
     lines = [
         json.dumps({"id": "g0", "text": good["g0"]}).encode(),
@@ -155,7 +156,8 @@ def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(r
     (tmp_path / "in" / "b.jsonl").write_bytes(jsonl([{"id": k, "text": good[k]} for k in ("g3", "g4", "g5")]))
     output = str(tmp_path / "out")
 
-    summary = extract(str(tmp_path / "in"), output, settings(tiny_gliner_dir, max_chars=1000), Scale(actors=(1, 1), chunk_size=3))
+    with caplog.at_level("INFO", logger="gliner_ray.pipeline"):
+        summary = extract(str(tmp_path / "in"), output, settings(tiny_gliner_dir, max_chars=1000), Scale(actors=(1, 1), chunk_size=3))
 
     errors = {(r["row"], r["doc_id"]): r for r in pq.read_table(f"{output}/errors").to_pylist()}
     reasons = {key: r["reason"] for key, r in errors.items()}
@@ -175,6 +177,13 @@ def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(r
     assert {r["source"] for r in errors.values()} == {str(tmp_path / "in" / "a.jsonl")}
     assert_same_as_predict(pq.read_table(f"{output}/mentions"), tiny_gliner_dir, good)
     assert (summary["documents"], summary["failed"]) == (len(good) + len(errors), len(errors))
+    # where the time went, and the share of it in forward passes; one line per finished shard with the time left
+    assert summary["words"] == sum(len(re.findall(r"\w+|\S", text)) for text in good.values())
+    assert 0 < summary["model_busy"] < 1 and summary["stage_seconds"]["forward"] > 0
+    assert set(summary["stage_seconds"]) >= {"read", "tokenize", "forward", "decode", "write"}
+    shard_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("shard ")]
+    assert len(shard_lines) == 2 and "shard 2/2 done" in shard_lines[-1]
+    assert "100% of the input, about 0s left" in shard_lines[-1] and "words/s" in shard_lines[0]
 
 
 # ---- Parquet and plain text from a local directory ----------------------------------------------------------
