@@ -626,10 +626,11 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
             "settings": settings, "output_uri": store.uri, "batch_size": batch_size, "threads": scale.cpus_per_actor,
         },
         # A fused task is a whole shard: one at a time per actor, so no shard waits behind another on a busy actor.
-        # Beside GPU actors, two calls per actor: one decodes and writes while the other runs the model.
+        # Beside GPU actors, two calls per actor run at once (Ray's own default runs one UDF at a time): one decodes
+        # and writes while the other holds the model (ScoreChunks.model_lock).
         compute=ray.data.ActorPoolStrategy(
             min_size=min_actors, max_size=max_actors, max_tasks_in_flight_per_actor=1 if fused else None,
-            max_concurrent_calls_per_actor=1 if fused else 2,
+            max_concurrent_calls_per_actor=1 if fused else 2, enable_true_multi_threading=not fused,
         ),
         num_gpus=num_gpus,
         num_cpus=scale.cpus_per_actor,

@@ -344,3 +344,22 @@ def test_bad_arguments_fail_fast_with_a_message(s3_endpoint, tmp_path, tiny_glin
         assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---- the model actor's two concurrent calls (as beside a GPU) ------------------------------------------------
+def test_two_chunks_scored_at_once_in_one_actor_give_the_mentions_of_predict(tmp_path, tiny_gliner_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gliner_ray.corpus import Record
+    from gliner_ray.pipeline import ScoreChunks, plan_chunk
+
+    documents = dict(zip([f"d{i}" for i in range(12)], make_texts(12, seed=7, long_every=5)))
+    records = [Record(i, doc_id, text) for i, (doc_id, text) in enumerate(documents.items())]
+    chunks = [plan_chunk("k", "src", i, i == 2, records[4 * i : 4 * i + 4], settings(tiny_gliner_dir)) for i in range(3)]
+    actor = ScoreChunks(settings(tiny_gliner_dir), str(tmp_path / "out"), batch_size=2, threads=1)
+    with ThreadPoolExecutor(2) as pool:  # what max_concurrent_calls_per_actor=2 does in a Ray actor
+        summaries = list(pool.map(actor, chunks))
+    assert [s["chunk"][0].as_py() for s in summaries] == [0, 1, 2]
+    assert_same_as_predict(pq.read_table(tmp_path / "out" / "_tmp" / "k"), tiny_gliner_dir, documents)
+    busy = summaries[-1]["actor_forward"][0].as_py() / summaries[-1]["actor_elapsed"][0].as_py()
+    assert 0 < busy <= 1
