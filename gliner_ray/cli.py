@@ -58,6 +58,16 @@ def labels_from_args(args: argparse.Namespace) -> list[str]:
     return labels
 
 
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    from .precision import PRECISIONS
+
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32",
+        help="the model's number format: fp32 (default: the reference's scores), bf16, fp16 (GPUs only), or auto "
+             "(bf16 where native: recent GPUs, CPUs with AVX512-BF16/AMX; fp16 on older GPUs; else fp32)",
+    )
+
+
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="+", help="texts to read (use - to read one text per line from stdin)")
     parser.add_argument("--model", required=True, help="hub id (urchade/gliner_small-v2.1) or checkpoint directory")
@@ -65,6 +75,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--nested", action="store_true", help="allow fully nested entities")
     parser.add_argument("--multi-label", action="store_true", help="allow one span to carry several types")
+    add_precision_argument(parser)
 
 
 def run_predict(args: argparse.Namespace) -> None:
@@ -73,7 +84,7 @@ def run_predict(args: argparse.Namespace) -> None:
     from .gliner import GLiNER
 
     texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
-    model = GLiNER.from_pretrained(args.model)
+    model = GLiNER.from_pretrained(args.model, dtype=args.precision)
     predictions = model.predict(
         texts, labels_from_args(args), threshold=args.threshold, flat_ner=not args.nested, multi_label=args.multi_label
     )

@@ -3,13 +3,20 @@
 Each word is tokenized once, on its own (as ``is_split_into_words`` does); a model input is then only a
 concatenation: [specials] prompt word tokens, text word tokens [specials]. A word's vector is taken at its
 first sub-token and a type's at its <<ENT>> token, so collation records those positions.
+
+A text's tokens are kept flat (one int32 array, plus the offset of each word's first sub-token), so a window is
+two array slices and a batch is a few numpy concatenations, never a Python loop over words. Where the tokenizer
+splits a word the same way wherever it stands (WordPiece, sentencepiece; checked on load), each distinct word is
+tokenized once per process and remembered: natural text repeats its words, so most are never tokenized at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
+import numpy as np
 import torch
 
 from .text import Window, build_prompt, plan_windows, sentence_ends
@@ -19,6 +26,7 @@ if TYPE_CHECKING:
 
 # A word's later sub-tokens only add context; a pathological "word" (a URL, base64) is cut to this many.
 MAX_SUBTOKENS_PER_WORD = 32
+WORD_CACHE_SIZE = 1 << 20  # distinct words remembered per tokenizer (cleared when full)
 
 
 @dataclass
@@ -47,11 +55,26 @@ class Row(NamedTuple):
     window: Window  # word range in that text, and the range of span starts it answers for
     labels: tuple[str, ...]
     prompt: list[list[int]]  # sub-token ids of each prompt word
-    words: list[list[int]]  # sub-token ids of each word of the window
+    tokens: np.ndarray  # (T,) int32: sub-token ids of the window's words, flat
+    word_starts: np.ndarray  # (W,) int: position in ``tokens`` of each word's first sub-token
 
     @property
     def num_tokens(self) -> int:
-        return sum(map(len, self.prompt)) + sum(map(len, self.words))
+        return sum(map(len, self.prompt)) + len(self.tokens)
+
+    @property
+    def words(self) -> list[list[int]]:
+        """Sub-token ids of each word of the window."""
+        bounds = [*self.word_starts.tolist(), len(self.tokens)]
+        ids = self.tokens.tolist()
+        return [ids[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+class TokenizedText(NamedTuple):
+    """A pre-split text's sub-tokens, flat: word i is ``tokens[offsets[i]:offsets[i + 1]]``."""
+
+    tokens: np.ndarray  # (T,) int32
+    offsets: np.ndarray  # (words + 1,) int64
 
 
 class PromptTokenizer:
@@ -72,6 +95,13 @@ class PromptTokenizer:
         self.prefix = probe["input_ids"][:first]
         self.suffix = probe["input_ids"][last + 1 :]
         self._prompt_cache: dict[tuple[str, ...], list[list[int]]] = {}
+        self._word_cache: dict[str, list[int]] = {}
+        # Whether a word's sub-tokens are the same wherever it stands (first or later, beside any neighbour):
+        # then a word can be tokenized once and remembered. A tokenizer that marks the first word differently
+        # fails this and is called on every text.
+        probe = ["Hello", "world", ",", "tokenizers", "x"]
+        self.context_free = self._tokenize(probe) == [ids for w in probe for ids in self._tokenize([w])] == \
+            self._tokenize(probe[::-1])[::-1]
 
     @classmethod
     def for_encoder(cls, tokenizer, config: "GLiNERConfig", encoder_config) -> "PromptTokenizer":
@@ -81,6 +111,18 @@ class PromptTokenizer:
 
     def word_token_ids(self, words: Sequence[str]) -> list[list[int]]:
         """Sub-token ids of each word. A word the tokenizer drops entirely becomes [UNK], so it keeps a vector."""
+        if not self.context_free:
+            return self._tokenize(words)
+        cache = self._word_cache
+        missing = [w for w in dict.fromkeys(words) if w not in cache]
+        if missing:
+            if len(cache) + len(missing) > WORD_CACHE_SIZE:
+                cache.clear()
+            cache.update(zip(missing, self._tokenize(missing)))
+        return [cache[w] for w in words]
+
+    def _tokenize(self, words: Sequence[str]) -> list[list[int]]:
+        """One tokenizer call over the pre-split words; each word's sub-token ids."""
         if not words:
             return []
         encoded = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False)
@@ -89,6 +131,15 @@ class PromptTokenizer:
             if word is not None and len(per_word[word]) < MAX_SUBTOKENS_PER_WORD:
                 per_word[word].append(token_id)
         return [ids or [self.unk_id] for ids in per_word]
+
+    def tokenize(self, words: Sequence[str]) -> TokenizedText:
+        """A pre-split text's sub-token ids, flat, with each word's offset."""
+        per_word = self.word_token_ids(words)
+        lengths = np.fromiter(map(len, per_word), dtype=np.int64, count=len(per_word))
+        offsets = np.zeros(len(per_word) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens = np.fromiter(chain.from_iterable(per_word), dtype=np.int32, count=int(offsets[-1]))
+        return TokenizedText(tokens, offsets)
 
     def prompt_token_ids(self, labels: Sequence[str]) -> list[list[int]]:
         """Sub-token ids of the prompt words ``<<ENT>> label … <<SEP>>``, cached per label list."""
@@ -111,40 +162,51 @@ class PromptTokenizer:
             )
         return budget
 
-    def rows(self, text_index: int, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int) -> list[Row]:
-        """Tokenize a pre-split text once and cut it into model rows of at most ``max_words`` words that fit beside
+    def plan(self, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int) -> tuple[TokenizedText, list[Window]]:
+        """Tokenize a pre-split text once and cut it into windows of at most ``max_words`` words that fit beside
         the prompt. Windows overlap by ``2 * max_width`` words so every span lies whole in the window that owns it."""
+        text = self.tokenize(words)
         if not words:
-            return []
-        labels = tuple(labels)
-        prompt = self.prompt_token_ids(labels)
-        word_ids = self.word_token_ids(words)
+            return text, []
         windows = plan_windows(
-            [len(ids) for ids in word_ids], max_words, self.text_token_budget(labels), 2 * max_width, sentence_ends(words)
+            np.diff(text.offsets).tolist(), max_words, self.text_token_budget(labels), 2 * max_width, sentence_ends(words)
         )
-        return [Row(text_index, w, labels, prompt, word_ids[w.start : w.end]) for w in windows]
+        return text, windows
+
+    def rows(self, text_index: int, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int) -> list[Row]:
+        """The model rows of a pre-split text (see ``plan``)."""
+        labels = tuple(labels)
+        text, windows = self.plan(words, labels, max_words, max_width)
+        return window_rows(text_index, text, windows, labels, self.prompt_token_ids(labels))
 
     def collate(self, prompts: Sequence[list[list[int]]], texts: Sequence[Sequence[list[int]]]) -> Batch:
         """One row per (prompt word ids, text word ids) pair, padded to the longest row."""
-        rows, word_positions, type_positions = [], [], []
+        rows = []
         for prompt, text in zip(prompts, texts):
-            ids = list(self.prefix)
-            types = []
-            for k, word in enumerate(prompt):
-                if k % 2 == 0 and k < len(prompt) - 1:  # <<ENT>> words sit at even places; the last is <<SEP>>
-                    types.append(len(ids))
-                ids += word
-            words = []
-            for word in text:
-                words.append(len(ids))
-                ids += word
-            ids += self.suffix
-            rows.append(ids)
-            word_positions.append(words)
-            type_positions.append(types)
+            lengths = np.fromiter(map(len, text), dtype=np.int64, count=len(text))
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(text) else lengths
+            rows.append((prompt, np.fromiter(chain.from_iterable(text), dtype=np.int32), starts))
+        return self.collate_flat(rows)
+
+    def collate_rows(self, rows: Sequence[Row]) -> Batch:
+        """Model inputs for rows, padded to the longest."""
+        return self.collate_flat([(row.prompt, row.tokens, row.word_starts) for row in rows])
+
+    def collate_flat(self, rows: Sequence[tuple[list[list[int]], np.ndarray, np.ndarray]]) -> Batch:
+        """(prompt word ids, flat text tokens, first sub-token of each text word) per row -> padded inputs."""
+        sequences, word_positions, type_positions = [], [], []
+        for prompt, tokens, word_starts in rows:
+            prompt_lengths = [len(word) for word in prompt]
+            prompt_starts = np.cumsum([len(self.prefix), *prompt_lengths])
+            # <<ENT>> words sit at even places of the prompt; the last prompt word is <<SEP>>.
+            type_positions.append(prompt_starts[0 : len(prompt) - 1 : 2])
+            text_start = int(prompt_starts[-1])
+            word_positions.append(word_starts + text_start)
+            sequences.append(np.concatenate([self.prefix, list(chain.from_iterable(prompt)), tokens, self.suffix]).astype(np.int64))
+        lengths = [len(x) for x in sequences]
         return Batch(
-            input_ids=_pad(rows, self.pad_id),
-            attention_mask=_pad([[1] * len(r) for r in rows], 0),
+            input_ids=_pad(sequences, self.pad_id),
+            attention_mask=(torch.arange(max(1, max(lengths))).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)).long(),
             word_index=_pad(word_positions, 0),
             word_counts=torch.tensor([len(w) for w in word_positions]),
             type_index=_pad(type_positions, 0),
@@ -152,9 +214,20 @@ class PromptTokenizer:
         )
 
 
-def _pad(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+def window_rows(text_index: int, text: TokenizedText, windows: Sequence[Window], labels: tuple[str, ...],
+                prompt: list[list[int]]) -> list[Row]:
+    """One model row per window of a tokenized text: slices of its flat tokens, no copies."""
+    rows = []
+    for w in windows:
+        first = text.offsets[w.start]
+        rows.append(Row(text_index, w, labels, prompt, text.tokens[first : text.offsets[w.end]],
+                        text.offsets[w.start : w.end] - first))
+    return rows
+
+
+def _pad(rows: Sequence[np.ndarray], value: int) -> torch.Tensor:
     width = max(1, max(len(r) for r in rows))
-    out = torch.full((len(rows), width), value, dtype=torch.long)
+    out = np.full((len(rows), width), value, dtype=np.int64)
     for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return out
+        out[i, : len(row)] = row
+    return torch.from_numpy(out)

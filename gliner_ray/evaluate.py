@@ -253,6 +253,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     decoding.add_argument("--nested", dest="flat_ner", action="store_false", help="allow fully nested entities")
     parser.add_argument("--batch-size", type=int, default=8, help="model rows per forward pass (default 8)")
     parser.add_argument("--output", required=True, help="folder or URI for report.json, report.md and report.png")
+    from .cli import add_precision_argument
+
+    add_precision_argument(parser)
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
@@ -264,8 +267,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
     for name, dataset in datasets.items():
         check_dataset(dataset, name)
     remove_old_report(args.output)
-    model = GLiNER.from_pretrained(args.model)
-    log.info("evaluating %s on %s", args.model, model.device)
+    model = GLiNER.from_pretrained(args.model, dtype=args.precision)
+    log.info("evaluating %s on %s in %s", args.model, model.device, next(model.model.parameters()).dtype)
     results = {}
     for (name, dataset), path in zip(datasets.items(), args.data):
         result = evaluate_dataset(model, dataset, name, args.threshold, args.flat_ner, args.batch_size)
@@ -276,6 +279,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         "threshold": args.threshold,
         "flat_ner": args.flat_ner,
         "batch_size": args.batch_size,
+        "precision": args.precision,
         "datasets": results,
         "average": average_scores(results),
     }

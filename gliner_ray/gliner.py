@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
@@ -13,6 +15,7 @@ from . import checkpoint
 from .decode import Span, greedy_decode
 from .encoding import Batch, PromptTokenizer, Row
 from .model import GLiNERConfig, GLiNERModel, span_mask
+from .precision import inference_dtype
 from .text import clean_labels, word_splitter
 
 
@@ -34,12 +37,14 @@ class GLiNER:
         cls,
         name_or_path: str | os.PathLike,
         device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         cache_dir: str | None = None,
         revision: str | None = None,
     ) -> "GLiNER":
         """Load a hub id or a local checkpoint directory (either config generation), strictly. The result is the
-        ``GLiNER`` class of the checkpoint's family (token-level, bi-encoder...: see ``gliner_ray.models``)."""
+        ``GLiNER`` class of the checkpoint's family (token-level, bi-encoder...: see ``gliner_ray.models``).
+        ``dtype``: a torch dtype or a precision name (``auto``, ``bf16``, ``fp16``, ``fp32``; see ``precision.py``);
+        None is fp32."""
         from .models import family_of
 
         path = checkpoint.resolve_checkpoint_dir(name_or_path, cache_dir=cache_dir, revision=revision)
@@ -94,10 +99,14 @@ class GLiNER:
         """Write a checkpoint that both ``GLiNER.from_pretrained`` and the reference library load."""
         checkpoint.save_checkpoint(self.model, self.tokenizer, self.config, Path(path))
 
-    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "GLiNER":
-        """Move to ``device`` (default: CUDA when present) and optionally cast to ``dtype`` (bf16/fp16 on GPU)."""
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> "GLiNER":
+        """Move to ``device`` (default: CUDA when present) and cast to ``dtype`` (a torch dtype or a precision
+        name: ``auto`` is bf16 where native, fp16 on older GPUs, fp32 elsewhere); None keeps the weights' dtype.
+        A precision the device cannot compute natively is a ValueError naming the alternative."""
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype is not None:
+            dtype = inference_dtype(dtype, device)
         self.model.to(device=device, dtype=dtype)
         return self
 
@@ -163,39 +172,63 @@ class GLiNER:
         return [greedy_decode(c, flat_ner=flat_ner, multi_label=multi_label) for c in candidates]
 
     @torch.inference_mode()
-    def score_rows(self, rows: Sequence[Row], threshold: float, batch_size: int = 8) -> list[list[Span]]:
+    def score_rows(
+        self, rows: Sequence[Row], threshold: float, batch_size: int = 8, seconds: dict[str, float] | None = None,
+    ) -> list[list[Span]]:
         """Candidate spans above ``threshold`` for each row, in text word indices, only those starting in the
-        row's own part of its window. Rows run longest first in batches of ``batch_size``, so padding stays small."""
+        row's own part of its window. Rows run longest first in batches of ``batch_size``, so padding stays small.
+        ``seconds`` (optional) accumulates the time spent to collate, in the forward pass and picking candidates."""
         self.model.eval()
         order = sorted(range(len(rows)), key=lambda i: -rows[i].num_tokens)
         results: list[list[Span]] = [[] for _ in rows]
+        synchronize = seconds is not None and self.device.type == "cuda"  # time the forward, not its launch
         for first in range(0, len(order), batch_size):
+            tick = time.perf_counter()
             chunk = order[first : first + batch_size]
-            batch = self.prompt_tokenizer.collate([rows[i].prompt for i in chunk], [rows[i].words for i in chunk])
-            for b, word, end, type_, score in self._candidates(batch, [rows[i] for i in chunk], threshold):
-                row = rows[chunk[b]]
-                start = row.window.start + word
-                if row.window.own_start <= start < row.window.own_end:
-                    results[chunk[b]].append(Span(start, row.window.start + end, row.labels[type_], score))
+            batch_rows = [rows[i] for i in chunk]
+            batch = self.prompt_tokenizer.collate_rows(batch_rows)
+            tick = lap(seconds, "collate", tick)
+            logits = self.forward(batch, batch_rows)
+            if synchronize:
+                torch.cuda.synchronize()
+            tick = lap(seconds, "forward", tick)
+            self._candidates(logits, batch_rows, threshold, [results[i] for i in chunk])
+            lap(seconds, "candidates", tick)
         return results
 
-    def _candidates(self, batch: Batch, rows: Sequence[Row], threshold: float) -> list[tuple[int, int, int, int, float]]:
-        """(row of the batch, start word, end word inclusive, type, probability) of every span above ``threshold``,
-        word indices within the row. Each family's ``GLiNER`` class scores its own way (see ``gliner_ray.models``)."""
-        logits = self.model(**batch.to(self.device).model_inputs())
-        return self.read_candidates(logits, batch.word_counts, batch.type_counts, threshold)
+    def forward(self, batch: Batch, rows: Sequence[Row]) -> torch.Tensor:
+        """The model's logits for a collated batch of ``rows``; bi-encoders add their cached label vectors."""
+        return self.model(**batch.to(self.device).model_inputs())
 
     @staticmethod
-    def read_candidates(logits: torch.Tensor, word_counts: torch.Tensor, type_counts: torch.Tensor,
-                        threshold: float) -> list[tuple[int, int, int, int, float]]:
-        """Span logits (B, W, K, C) -> ``_candidates``' tuples; spans past a row's words and types are ignored."""
+    def _candidates(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]]) -> None:
+        """Append to ``out[b]`` the spans of row b scoring above ``threshold``: inside the text, of one of its
+        labels, starting in the row's own word range. Selection runs in torch; Python only builds the Spans.
+        Each family reads its own logits (token-level models: see ``gliner_ray.models.token``)."""
         probs = torch.sigmoid(logits.float())
-        valid = span_mask(word_counts, probs.shape[1], probs.shape[2]).unsqueeze(-1)
-        valid = valid & (torch.arange(probs.shape[3]) < type_counts.view(-1, 1, 1, 1))
-        probs = probs.masked_fill(~valid.to(probs.device), 0.0)
-        above = probs > threshold
-        hits, scores = above.nonzero().tolist(), probs[above].tolist()
-        return [(b, word, word + width, type_, score) for (b, word, width, type_), score in zip(hits, scores)]
+        _, num_words, max_width, num_types = probs.shape
+        window_start = torch.tensor([row.window.start for row in rows])
+        own = torch.tensor([[row.window.own_start, row.window.own_end] for row in rows]) - window_start.unsqueeze(1)
+        word_counts, type_counts = row_sizes(rows)
+        positions = torch.arange(num_words)
+        owned = (positions >= own[:, :1]) & (positions < own[:, 1:])  # (B, W)
+        valid = span_mask(word_counts, num_words, max_width) & owned.unsqueeze(-1)
+        valid = valid.unsqueeze(-1) & (torch.arange(num_types) < type_counts.view(-1, 1, 1, 1))
+        above = (probs > threshold) & valid.to(probs.device)
+        hits = above.nonzero().cpu().numpy()
+        if not len(hits):
+            return
+        scores = probs[above].cpu().numpy().tolist()
+        b, word, width, type_ = hits.T
+        starts = window_start.numpy()[b] + word
+        ends = (starts + width).tolist()
+        starts = starts.tolist()
+        bounds = np.searchsorted(b, np.arange(len(rows) + 1))  # nonzero() is ordered by row
+        for k, row in enumerate(rows):
+            lo, hi = bounds[k], bounds[k + 1]
+            if lo < hi:
+                labels = [row.labels[t] for t in type_[lo:hi].tolist()]
+                out[k].extend(map(Span, starts[lo:hi], ends[lo:hi], labels, scores[lo:hi]))
 
     @staticmethod
     def _label_sets(labels: Sequence[str] | Sequence[Sequence[str]], num_texts: int) -> list[list[str]]:
@@ -206,3 +239,16 @@ class GLiNER:
             return [clean_labels(x) for x in labels]
         shared = clean_labels(labels)
         return [shared] * num_texts
+
+
+def row_sizes(rows: Sequence[Row]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Words and labels of each row (a bi-encoder's batch has no prompt to count labels from)."""
+    return torch.tensor([len(row.word_starts) for row in rows]), torch.tensor([len(row.labels) for row in rows])
+
+
+def lap(seconds: dict[str, float] | None, stage: str, since: float) -> float:
+    """Add the time since ``since`` to ``seconds[stage]`` (when timing is asked for); returns now."""
+    now = time.perf_counter()
+    if seconds is not None:
+        seconds[stage] = seconds.get(stage, 0.0) + now - since
+    return now

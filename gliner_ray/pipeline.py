@@ -42,12 +42,15 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
-from collections import defaultdict
+import uuid
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -56,9 +59,10 @@ from . import corpus, storage
 from .checkpoint import load_prompt_tokenizer
 from .corpus import FORMATS, Record, Shard
 from .decode import greedy_decode
-from .encoding import Row
-from .gliner import GLiNER
-from .text import Window, clean_labels, split_words
+from .encoding import TokenizedText, window_rows
+from .gliner import GLiNER, lap
+from .precision import PRECISIONS
+from .text import Window, clean_labels, plan_windows, sentence_ends, word_splitter
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +71,16 @@ MENTION_SCHEMA = pa.schema(
      ("label", pa.string()), ("score", pa.float32())]
 )
 ERROR_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
-# One planned document inside a chunk row: its words' character offsets and its model windows (token ids per word).
-WINDOW_TYPE = pa.struct(
-    [("start", pa.int32()), ("end", pa.int32()), ("own_start", pa.int32()), ("own_end", pa.int32()),
-     ("word_ids", pa.list_(pa.list_(pa.int32())))]
-)
+# One planned document inside a chunk row: its words' character offsets, its sub-tokens flat (word i is
+# tokens[token_offsets[i]:token_offsets[i + 1]]) and its model windows. Built from numpy arrays, read back as them.
+WINDOW_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("own_start", pa.int32()), ("own_end", pa.int32())])
 DOCUMENT_TYPE = pa.struct(
     [("doc_id", pa.string()), ("text", pa.string()), ("word_starts", pa.list_(pa.int32())),
-     ("word_ends", pa.list_(pa.int32())), ("windows", pa.list_(WINDOW_TYPE))]
+     ("word_ends", pa.list_(pa.int32())), ("tokens", pa.list_(pa.int32())), ("token_offsets", pa.list_(pa.int32())),
+     ("windows", pa.list_(WINDOW_TYPE))]
 )
+CPU_STAGES = ("read", "split", "tokenize", "plan", "arrow")
+MODEL_STAGES = ("unpack", "collate", "forward", "candidates", "decode", "write")
 CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 CHUNK_MAX_CHARS = 1 << 22  # a chunk also ends once its documents hold this many characters
 # Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
@@ -102,11 +107,12 @@ class Settings:
     text_field: str = "text"
     max_chars: int | None = None
     split_bytes: int | None = corpus.SPLIT_BYTES  # files over this are read in pieces (a piece's outputs are named after it)
+    precision: str = "fp32"  # the model's number format (see precision.py); bf16/fp16 change scores slightly
 
     def metadata(self) -> dict[bytes, bytes]:
         """The run's key-value metadata for every Parquet file written."""
         run = {"model": self.model, "labels": list(self.labels), "threshold": self.threshold,
-               "flat_ner": self.flat_ner, "multi_label": self.multi_label}
+               "flat_ner": self.flat_ner, "multi_label": self.multi_label, "precision": self.precision}
         return {METADATA_KEY: json.dumps(run).encode()}
 
 
@@ -196,8 +202,11 @@ def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterat
         shard = Shard(**shard_row)
         fs, _ = storage.resolve(shard.uri)
         records = corpus.read_records(fs, shard, settings.id_field, settings.text_field, settings.max_chars)
+        tick = time.perf_counter()
         for index, chunk, last in _cut(records, chunk_size):
-            yield plan_chunk(key, shard.source, index, last, chunk, settings)
+            seconds = {"read": time.perf_counter() - tick}
+            yield plan_chunk(key, shard.source, index, last, chunk, settings, seconds)
+            tick = time.perf_counter()
 
 
 def _cut(records: Iterator[Record], chunk_size: int) -> Iterator[tuple[int, list[Record], bool]]:
@@ -213,31 +222,76 @@ def _cut(records: Iterator[Record], chunk_size: int) -> Iterator[tuple[int, list
     yield index, chunk, True
 
 
-def plan_chunk(key: str, source: str, index: int, last: bool, records: list[Record], settings: Settings) -> pa.Table:
-    """One chunk row: each document split into words and cut into model windows of token ids."""
+def plan_chunk(
+    key: str, source: str, index: int, last: bool, records: list[Record], settings: Settings,
+    seconds: dict[str, float] | None = None,
+) -> pa.Table:
+    """One chunk row: each document split into words, tokenized and cut into model windows, as flat Arrow arrays.
+    ``seconds`` accumulates the time per stage (split, tokenize, plan, arrow); it travels in the row."""
+    seconds = {} if seconds is None else seconds
     tokenizer, config = _prompt_tokenizer(settings.model)
-    documents, errors = [], []
-    for record in records:
-        if record.error is not None:
-            errors.append({"row": record.row, "doc_id": record.doc_id, "reason": record.error})
-            continue
+    budget = tokenizer.text_token_budget(settings.labels)
+    overlap = 2 * config.max_width
+    split_words = word_splitter(config.words_splitter_type)  # the checkpoint's, as GLiNER.predict uses
+    documents = [r for r in records if r.error is None]
+    columns: dict[str, list] = defaultdict(list)  # per document: numpy arrays, concatenated below
+    for record in documents:
+        tick = time.perf_counter()
         words = split_words(record.text)
-        rows = tokenizer.rows(0, words.words, settings.labels, config.max_len, config.max_width)
-        windows = [{**row.window._asdict(), "word_ids": row.words} for row in rows]
-        documents.append(
-            {"doc_id": record.doc_id, "text": record.text, "word_starts": words.starts, "word_ends": words.ends,
-             "windows": windows}
-        )
-    return pa.table(
+        tick = lap(seconds, "split", tick)
+        text = tokenizer.tokenize(words.words)
+        tick = lap(seconds, "tokenize", tick)
+        windows = plan_windows(np.diff(text.offsets).tolist(), config.max_len, budget, overlap, sentence_ends(words.words)) if words.words else []
+        columns["word_starts"].append(words.starts)
+        columns["word_ends"].append(words.ends)
+        columns["tokens"].append(text.tokens)
+        columns["token_offsets"].append(text.offsets)
+        columns["windows"].append(windows)
+        lap(seconds, "plan", tick)
+    tick = time.perf_counter()
+    fields = {
+        "doc_id": pa.array([r.doc_id for r in documents], pa.string()),
+        "text": pa.array([r.text for r in documents], pa.string()),
+        **{name: _list_array(columns[name], pa.int32()) for name in ("word_starts", "word_ends", "tokens", "token_offsets")},
+        "windows": _windows_array(columns["windows"]),
+    }
+    document_array = pa.StructArray.from_arrays(list(fields.values()), fields=list(DOCUMENT_TYPE))
+    errors = [{"row": r.row, "doc_id": r.doc_id, "reason": r.error} for r in records if r.error is not None]
+    table = pa.table(
         {"shard": [key], "source": [source], "chunk": [index], "last": [last],
-         "documents": pa.array([documents], pa.list_(DOCUMENT_TYPE)),
+         "documents": pa.ListArray.from_arrays(pa.array([0, len(documents)], pa.int32()), document_array),
          "errors": pa.array([errors], pa.list_(CHUNK_ERROR_TYPE))}
     )
+    lap(seconds, "arrow", tick)
+    return table.append_column("seconds", pa.array([json.dumps(seconds)]))
+
+
+def _offsets(lengths: list[int]) -> pa.Array:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.array(offsets)
+
+
+def _list_array(parts: list, value_type: pa.DataType) -> pa.Array:
+    """A list<value_type> array with one entry per part (a list or numpy array of ints), without a Python loop
+    over the values."""
+    values = np.concatenate([np.asarray(p, dtype=np.int32) for p in parts]) if parts else np.zeros(0, np.int32)
+    return pa.ListArray.from_arrays(_offsets([len(p) for p in parts]), pa.array(values, value_type))
+
+
+def _windows_array(per_document: list[list[Window]]) -> pa.Array:
+    flat = np.array([w for windows in per_document for w in windows], dtype=np.int32).reshape(-1, 4)
+    struct = pa.StructArray.from_arrays([pa.array(flat[:, k]) for k in range(4)], fields=list(WINDOW_TYPE))
+    return pa.ListArray.from_arrays(_offsets([len(w) for w in per_document]), struct)
 
 
 # ---- stage 2 (actors): planned chunks -> mention files + summaries ------------------------------------------
 class ScoreChunks:
-    """A model actor: loads the checkpoint once, then scores, decodes and writes one chunk per call."""
+    """A model actor: loads the checkpoint once, then scores, decodes and writes one chunk per call.
+
+    Beside GPU actors two calls run at once, in threads: the model is behind a lock, so while one call holds it
+    for its forward passes the other unpacks its chunk, decodes and writes, and the model never waits on them.
+    ``model_busy`` is the share of the actor's time spent inside forward passes."""
 
     def __init__(self, settings: Settings, output_uri: str, batch_size: int, threads: int):
         import torch
@@ -245,47 +299,93 @@ class ScoreChunks:
         torch.set_num_threads(threads)
         self.settings = settings
         self.batch_size = batch_size
-        self.model = GLiNER.from_pretrained(settings.model)
+        self.model = GLiNER.from_pretrained(settings.model, dtype=settings.precision)
         self.prompt = self.model.prompt_tokenizer.prompt_token_ids(settings.labels)
         self.store = Store(output_uri)
+        self.model_lock = threading.Lock()
+        self.actor = uuid.uuid4().hex
+        self.started: float | None = None
+        self.forward_seconds = 0.0
 
     def __call__(self, chunks: pa.Table) -> pa.Table:
-        return pa.Table.from_pylist([self.process(chunk) for chunk in chunks.to_pylist()])
+        if self.started is None:
+            self.started = time.perf_counter()
+        return pa.Table.from_pylist([self.process(chunks.slice(i, 1)) for i in range(chunks.num_rows)])
 
-    def process(self, chunk: dict[str, Any]) -> dict[str, Any]:
-        """Score one chunk, write its staged files, and report its counts."""
-        mentions = self.mentions(chunk["documents"])
-        errors = pa.Table.from_pylist([{"source": chunk["source"], **e} for e in chunk["errors"]], schema=ERROR_SCHEMA)
-        folder, suffix = f"_tmp/{chunk['shard']}", f"{chunk['chunk']:06d}.parquet"
+    def process(self, chunk: pa.Table) -> dict[str, Any]:
+        """Score one chunk row, write its staged files, and report its counts and where its time went."""
+        info = {name: chunk[name][0].as_py() for name in ("shard", "source", "chunk", "last")}
+        seconds = json.loads(chunk["seconds"][0].as_py())
+        errors = chunk["errors"][0].as_py()
+        mentions, words = self.mentions(chunk["documents"].combine_chunks().flatten(), seconds)
+        tick = time.perf_counter()
+        errors = pa.Table.from_pylist([{"source": info["source"], **e} for e in errors], schema=ERROR_SCHEMA)
+        folder, suffix = f"_tmp/{info['shard']}", f"{info['chunk']:06d}.parquet"
         for kind, table in (("mentions", mentions), ("errors", errors)):
             if table.num_rows:
                 self.store.write_parquet(f"{folder}/{kind}-{suffix}", table.replace_schema_metadata(self.settings.metadata()))
+        lap(seconds, "write", tick)
         return {
-            "shard": chunk["shard"], "source": chunk["source"], "chunk": chunk["chunk"], "last": chunk["last"],
-            "documents": len(chunk["documents"]) + len(chunk["errors"]), "failed": len(chunk["errors"]),
-            "mentions": mentions.num_rows, "damaged": any(e["reason"].startswith(corpus.DAMAGED) for e in chunk["errors"]),
+            **info, "documents": len(chunk["documents"][0]) + len(errors), "failed": len(errors),
+            "mentions": mentions.num_rows, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
+            "actor_forward": self.forward_seconds, "actor_elapsed": time.perf_counter() - self.started,
+            "damaged": any(reason.startswith(corpus.DAMAGED) for reason in errors["reason"].to_pylist()),
         }
 
-    def mentions(self, documents: list[dict[str, Any]]) -> pa.Table:
-        """Entity mentions of the chunk's documents, exactly as ``GLiNER.predict`` finds them."""
+    def mentions(self, documents: pa.StructArray, seconds: dict[str, float]) -> tuple[pa.Table, int]:
+        """Entity mentions of the chunk's documents, exactly as ``GLiNER.predict`` finds them; and their words."""
+        tick = time.perf_counter()
+        docs = pa.RecordBatch.from_struct_array(documents)
+        tokens, token_bounds = _flat(docs["tokens"])
+        offsets, offset_bounds = _flat(docs["token_offsets"])
+        word_starts, word_bounds = _flat(docs["word_starts"])
+        word_ends, _ = _flat(docs["word_ends"])
+        window_lists = docs["windows"]
+        window_values = window_lists.flatten()
+        windows = np.stack([window_values.field(k).to_numpy() for k in range(4)], axis=1).tolist()
+        window_bounds = window_lists.offsets.to_numpy() - window_lists.offsets[0].as_py()
         labels = self.settings.labels
-        rows = [
-            Row(i, Window(w["start"], w["end"], w["own_start"], w["own_end"]), labels, self.prompt, w["word_ids"])
-            for i, document in enumerate(documents)
-            for w in document["windows"]
-        ]
-        found: list[list] = [[] for _ in documents]
-        for row, spans in zip(rows, self.model.score_rows(rows, self.settings.threshold, self.batch_size)):
+        rows = []
+        for d in range(len(docs)):
+            text = TokenizedText(tokens[token_bounds[d] : token_bounds[d + 1]], offsets[offset_bounds[d] : offset_bounds[d + 1]])
+            doc_windows = [Window(*w) for w in windows[window_bounds[d] : window_bounds[d + 1]]]
+            rows += window_rows(d, text, doc_windows, labels, self.prompt)
+        tick = lap(seconds, "unpack", tick)
+        with self.model_lock:
+            forward_before = seconds.get("forward", 0.0)
+            scored = self.model.score_rows(rows, self.settings.threshold, self.batch_size, seconds)
+            self.forward_seconds += seconds.get("forward", 0.0) - forward_before
+        tick = time.perf_counter()
+        found: list[list] = [[] for _ in range(len(docs))]
+        for row, spans in zip(rows, scored):
             found[row.text_index].extend(spans)
-        mentions = []
-        for document, candidates in zip(documents, found):
+        doc_index, first_word, last_word, kinds, scores = [], [], [], [], []
+        for d, candidates in enumerate(found):
             for span in greedy_decode(candidates, flat_ner=self.settings.flat_ner, multi_label=self.settings.multi_label):
-                start, end = document["word_starts"][span.start], document["word_ends"][span.end]
-                mentions.append(
-                    {"doc_id": document["doc_id"], "start": start, "end": end, "span": document["text"][start:end],
-                     "label": span.label, "score": span.score}
-                )
-        return pa.Table.from_pylist(mentions, schema=MENTION_SCHEMA)
+                doc_index.append(d)
+                first_word.append(span.start)
+                last_word.append(span.end)
+                kinds.append(span.label)
+                scores.append(span.score)
+        doc_index = np.array(doc_index, dtype=np.int64)
+        starts = word_starts[word_bounds[doc_index] + np.array(first_word, dtype=np.int64)].tolist()
+        ends = word_ends[word_bounds[doc_index] + np.array(last_word, dtype=np.int64)].tolist()
+        texts = docs["text"].to_pylist()
+        doc_ids = docs["doc_id"].take(pa.array(doc_index))
+        mentions = pa.table(
+            {"doc_id": doc_ids, "start": pa.array(starts, pa.int64()), "end": pa.array(ends, pa.int64()),
+             "span": [texts[d][a:b] for d, a, b in zip(doc_index.tolist(), starts, ends)],
+             "label": pa.array(kinds, pa.string()), "score": pa.array(scores, pa.float32())},
+            schema=MENTION_SCHEMA,
+        )
+        lap(seconds, "decode", tick)
+        return mentions, len(word_starts)
+
+
+def _flat(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
+    """The values of a list array as one numpy array, and the bounds of each list in it."""
+    bounds = lists.offsets.to_numpy()
+    return lists.flatten().to_numpy(zero_copy_only=False), (bounds - bounds[0]).astype(np.int64)
 
 
 # ---- driver ---------------------------------------------------------------------------------------------------
@@ -317,7 +417,10 @@ def extract(
     if pending:
         store.delete("_SUCCESS")
         _clear_partial_outputs(store, {shard_key(s) for s in pending})
-        done.update(_run(pending, store, settings, scale, address, worker_env))
+        published, statistics = _run(pending, store, settings, scale, address, worker_env)
+        done.update(published)
+    else:
+        statistics = {}
     totals = {key: sum(marker[key] for marker in done.values()) for key in ("documents", "failed", "mentions")}
     elapsed = time.time() - started
     processed = sum(done[shard_key(s)]["documents"] for s in pending)
@@ -328,7 +431,10 @@ def extract(
         "model": settings.model, "labels": list(settings.labels), "threshold": settings.threshold,
         "flat_ner": settings.flat_ner, "multi_label": settings.multi_label,
         "elapsed_seconds": round(elapsed, 3), "documents_per_second": round(processed / elapsed, 3),
+        "precision": settings.precision, **statistics,
     }
+    if statistics:
+        success["words_per_second"] = round(statistics["words"] / elapsed, 1)
     for folder, schema in (("mentions", MENTION_SCHEMA), ("errors", ERROR_SCHEMA)):
         if not store.files(folder):  # nothing found: an empty table still reads as one (SQL globs need a file)
             store.write_parquet(f"{folder}/empty.parquet", schema.empty_table().replace_schema_metadata(settings.metadata()))
@@ -347,6 +453,8 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if settings.split_bytes is not None and settings.split_bytes < 1:
         raise ValueError(f"--split-size must be at least 1 byte (or 0 for no splitting), got {settings.split_bytes}")
+    if settings.precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
     if settings.max_chars is not None and settings.max_chars < 1:
         raise ValueError(f"--max-chars must be at least 1, got {settings.max_chars}")
     if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
@@ -362,7 +470,8 @@ def _claim(store: Store, settings: Settings) -> None:
     if not store.exists(settings_file):
         store.write_json(settings_file, current)
         return
-    previous = store.read_json(settings_file)
+    defaults = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
+    previous = {**defaults, **store.read_json(settings_file)}  # settings added since that run have their defaults
     if previous != current:
         changed = sorted(k for k in current if previous.get(k) != current[k])
         raise ValueError(
@@ -408,9 +517,9 @@ def _clear_partial_outputs(store: Store, keys: set[str]) -> None:
 def _run(
     shards: list[Shard], store: Store, settings: Settings, scale: Scale, address: str | None,
     worker_env: dict[str, str] | None,
-) -> dict[str, dict]:
+) -> tuple[dict[str, dict], dict[str, Any]]:
     """Stream the shards through Ray Data, publishing each shard as soon as all its chunks are written; returns
-    the markers of the shards published."""
+    the markers of the shards published and the run's statistics (words, time per stage, model_busy)."""
     import ray
 
     if not ray.is_initialized():
@@ -421,20 +530,21 @@ def _run(
     reports: dict[str, dict[int, dict]] = defaultdict(dict)  # shard -> chunk -> summary
     chunk_counts: dict[str, int] = {}  # known once a shard's last chunk has reported
     published: dict[str, dict] = {}
+    pieces_of = Counter(shard.uri for shard in shards)  # a file read in pieces counts its size once
+    input_bytes = {key: shard.size / pieces_of[shard.uri] for key, shard in shard_of.items()}
+    progress = Progress(sum(input_bytes.values()))
     try:
         for summary in dataset.iter_rows():
             key = summary["shard"]
             if key in published:
                 continue  # a retried task reporting a chunk again
+            progress.add(summary)
             reports[key][summary["chunk"]] = summary
             if summary["last"]:
                 chunk_counts[key] = summary["chunk"] + 1
             if len(reports[key]) == chunk_counts.get(key):
                 marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
-                logger.info(
-                    "shard %d/%d done: %s: %d documents (%d failed), %d mentions", len(published), len(shards),
-                    marker["source"], marker["documents"], marker["failed"], marker["mentions"],
-                )
+                logger.info("shard %d/%d done: %s", len(published), len(shards), progress.shard_done(marker, input_bytes[key]))
     except Exception as error:
         if (full := storage.disk_full(error)) is None:
             raise
@@ -447,7 +557,55 @@ def _run(
     missing = [shard.uri for key, shard in shard_of.items() if key not in published]
     if missing:
         raise RuntimeError(f"the pipeline ended without finishing {len(missing)} shards, e.g. {missing[0]}; re-run to resume")
-    return published
+    return published, progress.statistics()
+
+
+class Progress:
+    """The driver's running account of a job: words and time per stage from the chunk summaries, the model
+    actors' busy share, and an estimate of the time left from the input bytes still to process."""
+
+    def __init__(self, total_bytes: int):
+        self.started = time.time()
+        self.total_bytes = max(total_bytes, 1)
+        self.done_bytes = 0
+        self.words = 0
+        self.stage_seconds = dict.fromkeys(CPU_STAGES + MODEL_STAGES, 0.0)
+        self.actors: dict[str, tuple[float, float]] = {}  # actor -> (seconds in forward passes, seconds since its first call)
+
+    def add(self, summary: dict) -> None:
+        self.words += summary["words"]
+        for stage, seconds in json.loads(summary["seconds"]).items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+        busy, elapsed = self.actors.get(summary["actor"], (0.0, 0.0))
+        if summary["actor_elapsed"] >= elapsed:
+            self.actors[summary["actor"]] = (summary["actor_forward"], summary["actor_elapsed"])
+
+    def shard_done(self, marker: dict, size: int) -> str:
+        """One line about a finished shard and the job so far."""
+        self.done_bytes += size
+        elapsed = time.time() - self.started
+        left = elapsed * (self.total_bytes - self.done_bytes) / max(self.done_bytes, 1)
+        return (
+            f"{marker['source']}: {marker['documents']} documents ({marker['failed']} failed), {marker['mentions']} "
+            f"mentions | {self.words:,} words in {elapsed:.0f} s, {self.words / max(elapsed, 1e-9):,.0f} words/s, "
+            f"model busy {self.model_busy:.0%}, {self.done_bytes / self.total_bytes:.0%} of the input, about "
+            f"{_duration(left)} left"
+        )
+
+    @property
+    def model_busy(self) -> float:
+        busy, elapsed = (sum(x) for x in zip(*self.actors.values())) if self.actors else (0.0, 0.0)
+        return busy / elapsed if elapsed else 0.0
+
+    def statistics(self) -> dict[str, Any]:
+        return {"words": self.words, "model_busy": round(self.model_busy, 4),
+                "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale, resources: dict[str, float]):
@@ -490,8 +648,11 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
             "settings": settings, "output_uri": store.uri, "batch_size": batch_size, "threads": scale.cpus_per_actor,
         },
         # A fused task is a whole shard: one at a time per actor, so no shard waits behind another on a busy actor.
+        # Beside GPU actors, two calls per actor run at once (Ray's own default runs one UDF at a time): one decodes
+        # and writes while the other holds the model (ScoreChunks.model_lock).
         compute=ray.data.ActorPoolStrategy(
-            min_size=min_actors, max_size=max_actors, max_tasks_in_flight_per_actor=1 if fused else None
+            min_size=min_actors, max_size=max_actors, max_tasks_in_flight_per_actor=1 if fused else None,
+            max_concurrent_calls_per_actor=1 if fused else 2, enable_true_multi_threading=not fused,
         ),
         num_gpus=num_gpus,
         num_cpus=scale.cpus_per_actor,
@@ -524,7 +685,7 @@ def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
 
 # ---- command line -------------------------------------------------------------------------------------------
 def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_label_arguments
+    from .cli import add_label_arguments, add_precision_argument
 
     parser.add_argument("--input", required=True, help="a file, directory, glob or s3://bucket/prefix of text shards")
     parser.add_argument("--format", choices=FORMATS, help="input format (default: from the file extensions)")
@@ -541,6 +702,7 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="delete earlier results in --output and start again")
     parser.add_argument("--max-chars", type=int, help="send documents longer than this to errors/ (default: no cap)")
     parser.add_argument("--split-size", type=_byte_size, default=corpus.SPLIT_BYTES, help="read JSON Lines and Parquet files over this size in pieces of about this size, e.g. 64MiB (default), 500KB, 0 for never")
+    add_precision_argument(parser)
     scale = parser.add_argument_group("scale")
     scale.add_argument("--actors", type=_actor_range, help="model actors: N, or MIN,MAX to autoscale (default: one per GPU; on CPU-only clusters, all CPUs / --cpus-per-actor)")
     scale.add_argument("--num-gpus-per-actor", type=float, help="default: 1 when the cluster has GPUs, else 0")
@@ -585,6 +747,7 @@ def run_extract(args: argparse.Namespace) -> None:
         model=model, labels=tuple(labels_from_args(args)), threshold=args.threshold, flat_ner=args.flat_ner,
         multi_label=args.multi_label, id_field=args.id_field, text_field=args.text_field, max_chars=args.max_chars,
         split_bytes=args.split_size,
+        precision=args.precision,
     )
     scale = Scale(
         actors=args.actors, num_gpus_per_actor=args.num_gpus_per_actor, cpus_per_actor=args.cpus_per_actor,

@@ -40,6 +40,7 @@ from . import storage
 from .batching import BatchBuilder, Prefetcher, TrainingBatch, clean_examples, token_budget_groups
 from .data import Example, load_label_map, read_dataset
 from .evaluate import score_spans
+from .precision import uses_bf16
 
 log = logging.getLogger(__name__)
 
@@ -347,21 +348,6 @@ class Window:
         elapsed = time.perf_counter() - self.start
         return {"loss": loss / world / max(self.steps, 1), "sentences_per_s": sentences / elapsed,
                 "data_wait": wait / world / elapsed, "feed_sentences_per_s": sentences * world / max(build, 1e-9)}
-
-
-def uses_bf16(precision: str, device: torch.device) -> bool:
-    """Whether to train under bf16 autocast (weights and optimizer stay fp32). "auto" turns it on where bf16
-    matrix products are native: GPUs that support it, and CPUs with AVX512-BF16 or AMX, where the encoder's
-    forward and backward take about half the fp32 time."""
-    if precision != "auto":
-        return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        cpu_flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
 
 
 def restore_or_build(settings: TrainSettings, checkpoint) -> tuple[Any, dict[str, Any], list[dict]]:

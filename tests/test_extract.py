@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -111,7 +112,8 @@ def test_jsonl_shards_on_s3_give_the_mentions_of_predict_and_a_rerun_adds_nothin
     assert_same_as_predict(mentions, tiny_gliner_dir, documents)
     assert max(len(text.split()) for text in documents.values()) > 384  # windowing took part
     metadata = json.loads(mentions.schema.metadata[b"gliner_ray"])
-    assert metadata == {"model": tiny_gliner_dir, "labels": list(LABELS), "threshold": THRESHOLD, "flat_ner": True, "multi_label": False}
+    assert metadata == {"model": tiny_gliner_dir, "labels": list(LABELS), "threshold": THRESHOLD, "flat_ner": True, "multi_label": False,
+                        "precision": "fp32"}
     assert success(output) == first
     assert (first["documents"], first["failed"], first["mentions"]) == (len(documents), 0, mentions.num_rows)
     assert (first["model"], first["labels"], first["threshold"]) == (tiny_gliner_dir, list(LABELS), THRESHOLD)
@@ -133,7 +135,7 @@ def test_jsonl_shards_on_s3_give_the_mentions_of_predict_and_a_rerun_adds_nothin
 
 
 # ---- bad records ---------------------------------------------------------------------------------------------
-def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(ray_cluster, tmp_path, tiny_gliner_dir):
+def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(ray_cluster, tmp_path, tiny_gliner_dir, caplog):
     good = dict(zip([f"g{i}" for i in range(6)], make_texts(6, seed=4)))
     lines = [
         json.dumps({"id": "g0", "text": good["g0"]}).encode(),
@@ -154,7 +156,8 @@ def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(r
     (tmp_path / "in" / "b.jsonl").write_bytes(jsonl([{"id": k, "text": good[k]} for k in ("g3", "g4", "g5")]))
     output = str(tmp_path / "out")
 
-    summary = extract(str(tmp_path / "in"), output, settings(tiny_gliner_dir, max_chars=1000), Scale(actors=(1, 1), chunk_size=3))
+    with caplog.at_level("INFO", logger="gliner_ray.pipeline"):
+        summary = extract(str(tmp_path / "in"), output, settings(tiny_gliner_dir, max_chars=1000), Scale(actors=(1, 1), chunk_size=3))
 
     errors = {(r["row"], r["doc_id"]): r for r in pq.read_table(f"{output}/errors").to_pylist()}
     reasons = {key: r["reason"] for key, r in errors.items()}
@@ -174,6 +177,13 @@ def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(r
     assert {r["source"] for r in errors.values()} == {str(tmp_path / "in" / "a.jsonl")}
     assert_same_as_predict(pq.read_table(f"{output}/mentions"), tiny_gliner_dir, good)
     assert (summary["documents"], summary["failed"]) == (len(good) + len(errors), len(errors))
+    # where the time went, and the share of it in forward passes; one line per finished shard with the time left
+    assert summary["words"] == sum(len(re.findall(r"\w+|\S", text)) for text in good.values())
+    assert 0 < summary["model_busy"] < 1 and summary["stage_seconds"]["forward"] > 0
+    assert set(summary["stage_seconds"]) >= {"read", "tokenize", "forward", "decode", "write"}
+    shard_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("shard ")]
+    assert len(shard_lines) == 2 and "shard 2/2 done" in shard_lines[-1]
+    assert "100% of the input, about 0s left" in shard_lines[-1] and "words/s" in shard_lines[0]
 
 
 # ---- Parquet and plain text from a local directory ----------------------------------------------------------
@@ -334,3 +344,22 @@ def test_bad_arguments_fail_fast_with_a_message(s3_endpoint, tmp_path, tiny_glin
         assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---- the model actor's two concurrent calls (as beside a GPU) ------------------------------------------------
+def test_two_chunks_scored_at_once_in_one_actor_give_the_mentions_of_predict(tmp_path, tiny_gliner_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gliner_ray.corpus import Record
+    from gliner_ray.pipeline import ScoreChunks, plan_chunk
+
+    documents = dict(zip([f"d{i}" for i in range(12)], make_texts(12, seed=7, long_every=5)))
+    records = [Record(i, doc_id, text) for i, (doc_id, text) in enumerate(documents.items())]
+    chunks = [plan_chunk("k", "src", i, i == 2, records[4 * i : 4 * i + 4], settings(tiny_gliner_dir)) for i in range(3)]
+    actor = ScoreChunks(settings(tiny_gliner_dir), str(tmp_path / "out"), batch_size=2, threads=1)
+    with ThreadPoolExecutor(2) as pool:  # what max_concurrent_calls_per_actor=2 does in a Ray actor
+        summaries = list(pool.map(actor, chunks))
+    assert [s["chunk"][0].as_py() for s in summaries] == [0, 1, 2]
+    assert_same_as_predict(pq.read_table(tmp_path / "out" / "_tmp" / "k"), tiny_gliner_dir, documents)
+    busy = summaries[-1]["actor_forward"][0].as_py() / summaries[-1]["actor_elapsed"][0].as_py()
+    assert 0 < busy <= 1

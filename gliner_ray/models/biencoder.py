@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from ..encoding import Batch, PromptTokenizer, Row
-from ..gliner import GLiNER
+from ..gliner import GLiNER, row_sizes
 from ..model import GLiNERModel
-from .token import TokenModel, read_token_candidates
+from .token import TokenModel, append_token_spans
 
 
 class LabelEncoder(nn.Module):
@@ -107,14 +107,14 @@ class BiEncoderGLiNER(GLiNER):
             self.label_vectors.update(zip(chunk, vectors))
         return torch.stack([self.label_vectors[label] for label in labels])
 
-    def _candidates(self, batch: Batch, rows: Sequence[Row], threshold: float) -> list[tuple[int, int, int, int, float]]:
-        type_counts = torch.tensor([len(row.labels) for row in rows])
+    def forward(self, batch: Batch, rows: Sequence[Row]) -> torch.Tensor:
+        """Logits with each row's label vectors (cached: the label encoder runs only for labels not seen yet)."""
+        type_counts = row_sizes(rows)[1]
         label_vecs = torch.zeros(len(rows), int(type_counts.max()), self.model.config.hidden_size, device=self.device,
                                  dtype=next(self.model.parameters()).dtype)
         for b, row in enumerate(rows):
             label_vecs[b, : len(row.labels)] = self.encode_labels(row.labels)
-        logits = self.model(**batch.to(self.device).model_inputs(), label_vecs=label_vecs)
-        return self.read_candidates(logits, batch.word_counts, type_counts, threshold)
+        return self.model(**batch.to(self.device).model_inputs(), label_vecs=label_vecs)
 
     def save_pretrained(self, path) -> None:
         super().save_pretrained(path)
@@ -124,4 +124,4 @@ class BiEncoderGLiNER(GLiNER):
 class BiEncoderTokenGLiNER(BiEncoderGLiNER):
     """``GLiNER`` for bi-encoder token-level checkpoints."""
 
-    read_candidates = staticmethod(read_token_candidates)
+    _candidates = staticmethod(append_token_spans)

@@ -18,7 +18,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..gliner import GLiNER
+from ..decode import Span
+from ..encoding import Row
+from ..gliner import GLiNER, row_sizes
 from ..model import Dropout, WordEncoder
 
 
@@ -84,18 +86,19 @@ def token_spans(probs: Sequence[Sequence[Sequence[float]]], threshold: float) ->
     return spans
 
 
-def read_token_candidates(logits: torch.Tensor, word_counts: torch.Tensor, type_counts: torch.Tensor,
-                          threshold: float) -> list[tuple[int, int, int, int, float]]:
-    """Token logits (B, W, C, 3) -> (row, start word, end word inclusive, type, score) of each span found."""
+def append_token_spans(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]]) -> None:
+    """Token logits (B, W, C, 3) -> ``out[b]`` gets the spans of row b found by ``token_spans`` that start in the
+    row's own word range, in text word indices (``GLiNER._candidates`` for token-level models)."""
     probs = torch.sigmoid(logits.float()).cpu()
-    found = []
-    for b, (words, types) in enumerate(zip(word_counts.tolist(), type_counts.tolist())):
+    word_counts, type_counts = row_sizes(rows)
+    for b, (row, words, types) in enumerate(zip(rows, word_counts.tolist(), type_counts.tolist())):
+        offset = row.window.start
         for start, end, type_, score in token_spans(probs[b, :words, :types].tolist(), threshold):
-            found.append((b, start, end, type_, score))
-    return found
+            if row.window.own_start <= offset + start < row.window.own_end:
+                out[b].append(Span(offset + start, offset + end, row.labels[type_], score))
 
 
 class TokenGLiNER(GLiNER):
     """``GLiNER`` for token-level checkpoints: same API, entities read from per-word scores."""
 
-    read_candidates = staticmethod(read_token_candidates)
+    _candidates = staticmethod(append_token_spans)
