@@ -211,17 +211,17 @@ def _open(fs: pafs.FileSystem, shard: Shard) -> Iterator[io.BufferedIOBase]:
     which hands over every byte it decoded before a damaged spot (pyarrow drops its whole last read, megabytes
     of text); other compressions through pyarrow."""
     name = shard.path.lower()
-    if shard.stop is not None:  # a byte range of an uncompressed file: random access
-        with fs.open_input_file(shard.path) as raw:
-            yield io.BufferedReader(raw, buffer_size=READ_BLOCK)
-    elif name.endswith((".gz", ".bz2")):
-        with fs.open_input_stream(shard.path, compression=None) as raw:
-            opener = gzip.GzipFile if name.endswith(".gz") else bz2.BZ2File
-            with opener(fileobj=raw) if opener is gzip.GzipFile else opener(raw) as f:
-                yield f
-    else:
-        with fs.open_input_stream(shard.path, compression="detect") as raw:
-            yield io.BufferedReader(raw, buffer_size=READ_BLOCK)
+    with storage.ResumingReader(fs, shard.path, shard.size) as raw:
+        buffered = io.BufferedReader(raw, buffer_size=READ_BLOCK)
+        if shard.stop is None and name.endswith(".gz"):
+            yield gzip.GzipFile(fileobj=buffered)
+        elif shard.stop is None and name.endswith(".bz2"):
+            yield bz2.BZ2File(buffered)
+        elif shard.stop is None and name.endswith(COMPRESSION_EXTENSIONS):
+            codec = {".zst": "zstd", ".lz4": "lz4"}[os.path.splitext(name)[1]]
+            yield io.BufferedReader(pa.input_stream(buffered, compression=codec), buffer_size=READ_BLOCK)
+        else:  # uncompressed, or a byte range of an uncompressed file (random access)
+            yield buffered
 
 
 def _jsonl_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field: str) -> Iterator[Record]:
@@ -243,7 +243,8 @@ def _jsonl_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field:
 
 
 def _parquet_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field: str) -> Iterator[Record]:
-    parquet = pq.ParquetFile(fs.open_input_file(shard.path))  # a file without a readable footer is damaged
+    # a file without a readable footer is damaged
+    parquet = pq.ParquetFile(storage.ResumingReader(fs, shard.path, shard.size))
     names = parquet.schema_arrow.names
     if text_field not in names:
         yield Record(None, None, None, f"no column {text_field!r} (columns: {', '.join(names)}); pass --text-field")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import errno
 import fnmatch
 import functools
+import io
 import os
+import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -22,6 +24,7 @@ GLOB_CHARACTERS = "*?["
 S3_ATTEMPTS = int(os.environ.get("GLINER_RAY_S3_ATTEMPTS", 10))  # pyarrow's default is 3: a busy bucket throttles longer
 NO_SPACE = "no space left on the device"
 S3_CONNECT_TIMEOUT = 10.0  # seconds; the AWS SDK's default of 1 s gives up on a loaded endpoint
+READ_ATTEMPTS = 5  # tries of one read of an open file before it counts as failed (see ResumingReader)
 
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -50,6 +53,56 @@ def s3_filesystem(bucket: str, endpoint: str | None) -> pafs.S3FileSystem:
     except OSError:
         region = None  # no such bucket, or no access: the first request says which
     return pafs.S3FileSystem(region=region, **options)
+
+
+class ResumingReader(io.RawIOBase):
+    """A file's bytes as a seekable binary file, read by position: a read that fails part-way (an S3 body cut
+    off, a connection dropped after the SDK's own retries) is tried again from the same byte, on a reopened file,
+    so a passing network fault never looks like a damaged file. A file that is really gone or shorter than
+    ``size`` still fails (or ends early) as it should."""
+
+    def __init__(self, fs: pafs.FileSystem, path: str, size: int):
+        super().__init__()
+        self.fs, self.path, self.size, self.position = fs, path, size, 0
+        self.file = fs.open_input_file(path)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(base + offset, 0)
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        wanted = min(len(buffer), self.size - self.position)
+        if wanted <= 0:
+            return 0
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                data = self.file.read_at(wanted, self.position)
+                break
+            except OSError:
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+                try:
+                    self.file = self.fs.open_input_file(self.path)
+                except OSError:
+                    pass  # the next read_at fails again, and the last one raises
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
 
 
 def join(base: str, *names: str) -> str:
