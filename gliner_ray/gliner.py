@@ -14,7 +14,8 @@ from transformers import AutoModel, AutoTokenizer
 from . import checkpoint
 from .decode import Span, greedy_decode
 from .encoding import Batch, PromptTokenizer, Row
-from .model import GLiNERConfig, GLiNERModel, span_mask
+from .model import GLiNERConfig
+from .models.span import GLiNERModel, span_mask
 from .precision import inference_dtype
 from .text import clean_labels, word_splitter
 

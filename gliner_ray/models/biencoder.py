@@ -22,7 +22,7 @@ from torch import nn
 
 from ..encoding import Batch, PromptTokenizer, Row
 from ..gliner import GLiNER, row_sizes
-from ..model import GLiNERModel
+from .span import GLiNERModel
 from .token import TokenModel, append_token_spans
 
 
