@@ -20,7 +20,7 @@ import torch
 
 from .data import Example
 from .encoding import Batch, PromptTokenizer
-from .model import span_mask
+from .models.span import span_mask
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from transformers import AutoModel, AutoTokenizer
 from . import checkpoint
 from .decode import Span, greedy_decode
 from .encoding import Batch, PromptTokenizer, Row
-from .model import GLiNERConfig, GLiNERModel, span_mask
+from .model import GLiNERConfig
+from .models.span import GLiNERModel, span_mask
 from .precision import inference_dtype
 from .text import clean_labels, word_splitter
 
@@ -23,6 +24,7 @@ class GLiNER:
     """Open-type NER: ``GLiNER.from_pretrained("urchade/gliner_small-v2.1").predict(texts, ["person", ...])``."""
 
     prompt_tokenizer_class = PromptTokenizer  # how the family lays out model inputs (bi-encoders: no label prompt)
+    label_encoder_runs = 0  # forward passes of a labels encoder so far (bi-encoders; uni-encoders have none)
 
     def __init__(self, model: GLiNERModel, tokenizer, config: GLiNERConfig):
         self.model = model
@@ -30,6 +32,9 @@ class GLiNER:
         self.tokenizer = tokenizer
         self.prompt_tokenizer = self.prompt_tokenizer_class.for_encoder(tokenizer, config, model.encoder.config)
         self.split_words = word_splitter(config.words_splitter_type)
+
+    def prepare_labels(self, labels: Sequence[str]) -> None:
+        """Compute ahead what depends on the labels alone (bi-encoders: their vectors); nothing for uni-encoders."""
 
     # ---- loading and saving -------------------------------------------------------------------------------
     @classmethod

@@ -96,7 +96,6 @@ ENTITY_SCHEMA = pa.schema([
     ("entity_id", pa.string()), ("name", pa.string()), ("label", pa.string()), ("mentions", pa.int64()),
     ("documents", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
 ])
-PAIR_SCHEMA = pa.schema([("source_id", pa.string()), ("target_id", pa.string()), ("weight", pa.int64())])
 RELATION_SCHEMA = pa.schema([
     ("source_id", pa.string()), ("target_id", pa.string()), ("documents", pa.int64()), ("weight", pa.int64()),
 ])
@@ -299,13 +298,6 @@ def cooccurrences(mentions: pa.Table, window: int | None) -> pa.Table:
         FROM pairs GROUP BY source_id, target_id"""
     pairs = sql(query, mentions=mentions.select(["doc_id", "entity_id", "start", "end"]))
     return pairs.cast(RELATION_SCHEMA)
-
-
-def cooccurrences_in_document(mentions: pa.Table, window: int | None) -> pa.Table:
-    """The entity pairs of one document (``entity_id, start, end``), one row per pair ``(source_id < target_id,
-    weight)``: ``cooccurrences`` of that document alone."""
-    document = mentions.append_column("doc_id", pa.array([""] * mentions.num_rows, pa.string()))
-    return cooccurrences(document, window).select(PAIR_SCHEMA.names)
 
 
 def sum_relations(pairs: pa.Table) -> pa.Table:

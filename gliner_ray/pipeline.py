@@ -301,6 +301,7 @@ class ScoreChunks:
         self.batch_size = batch_size
         self.model = GLiNER.from_pretrained(settings.model, dtype=settings.precision)
         self.prompt = self.model.prompt_tokenizer.prompt_token_ids(settings.labels)
+        self.model.prepare_labels(settings.labels)  # bi-encoders: the label vectors, once for the whole corpus
         self.store = Store(output_uri)
         self.model_lock = threading.Lock()
         self.actor = uuid.uuid4().hex
@@ -329,6 +330,7 @@ class ScoreChunks:
             **info, "documents": len(chunk["documents"][0]) + len(errors), "failed": len(errors),
             "mentions": mentions.num_rows, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
             "actor_forward": self.forward_seconds, "actor_elapsed": time.perf_counter() - self.started,
+            "actor_label_encoder_runs": self.model.label_encoder_runs,
             "damaged": any(reason.startswith(corpus.DAMAGED) for reason in errors["reason"].to_pylist()),
         }
 
@@ -571,6 +573,7 @@ class Progress:
         self.words = 0
         self.stage_seconds = dict.fromkeys(CPU_STAGES + MODEL_STAGES, 0.0)
         self.actors: dict[str, tuple[float, float]] = {}  # actor -> (seconds in forward passes, seconds since its first call)
+        self.label_encoder_runs: dict[str, int] = {}  # actor -> forward passes of its labels encoder (bi-encoders)
 
     def add(self, summary: dict) -> None:
         self.words += summary["words"]
@@ -579,6 +582,7 @@ class Progress:
         busy, elapsed = self.actors.get(summary["actor"], (0.0, 0.0))
         if summary["actor_elapsed"] >= elapsed:
             self.actors[summary["actor"]] = (summary["actor_forward"], summary["actor_elapsed"])
+            self.label_encoder_runs[summary["actor"]] = summary["actor_label_encoder_runs"]
 
     def shard_done(self, marker: dict, size: int) -> str:
         """One line about a finished shard and the job so far."""
@@ -598,7 +602,8 @@ class Progress:
         return busy / elapsed if elapsed else 0.0
 
     def statistics(self) -> dict[str, Any]:
-        return {"words": self.words, "model_busy": round(self.model_busy, 4),
+        return {"words": self.words, "model_busy": round(self.model_busy, 4), "model_actors": len(self.actors),
+                "label_encoder_runs": sum(self.label_encoder_runs.values()),
                 "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
 
 

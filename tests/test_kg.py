@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gliner_ray.cli import main
-from gliner_ray.kg import build_graph, cooccurrences_in_document, entity_id, normalize_surface
+from gliner_ray.kg import build_graph, cooccurrences, entity_id, normalize_surface
 
 FULL_WIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
 MENTION_SCHEMA = pa.schema([
@@ -132,19 +132,25 @@ def test_entity_ids_follow_the_documented_hash():
     assert entity_id("Apple", "product") == APPLE_PRODUCT != entity_id("Apple", "organization")
 
 
-def test_cooccurrences_in_document_counts_mention_pairs_in_scope():
+def test_cooccurrences_count_mention_pairs_in_scope_document_by_document():
     # a:[0,5) b:[5,8) (adjacent: gap 0)  c:[2,4) (inside a)  a:[20,25)  b:[27,30) (gap 2 after the second a)
-    doc = pa.table({"entity_id": ["a", "b", "c", "a", "b"], "start": [0, 5, 2, 20, 27], "end": [5, 8, 4, 25, 30]})
+    doc = pa.table({"doc_id": ["d"] * 5, "entity_id": ["a", "b", "c", "a", "b"], "start": [0, 5, 2, 20, 27],
+                    "end": [5, 8, 4, 25, 30]})
 
-    def pairs(window):
-        table = cooccurrences_in_document(doc.take(np.random.default_rng(0).permutation(5)), window)
-        return sorted(zip(*table.to_pydict().values()))
+    def pairs(mentions, window):
+        table = cooccurrences(mentions.take(np.random.default_rng(0).permutation(mentions.num_rows)), window)
+        return sorted(zip(*table.select(["source_id", "target_id", "documents", "weight"]).to_pydict().values()))
 
-    assert pairs(0) == [("a", "b", 1), ("a", "c", 1)]  # c-b: gap 5 - 4 = 1 > 0
-    assert pairs(2) == [("a", "b", 2), ("a", "c", 1), ("b", "c", 1)]
-    assert pairs(None) == [("a", "b", 4), ("a", "c", 2), ("b", "c", 2)]  # 2*2, 2*1, 2*1 mention pairs
-    assert pairs(1000) == pairs(None)  # a window longer than the document is the document
-    assert cooccurrences_in_document(doc.slice(0, 1), None).num_rows == 0
+    assert pairs(doc, 0) == [("a", "b", 1, 1), ("a", "c", 1, 1)]  # c-b: gap 5 - 4 = 1 > 0
+    assert pairs(doc, 2) == [("a", "b", 1, 2), ("a", "c", 1, 1), ("b", "c", 1, 1)]
+    assert pairs(doc, None) == [("a", "b", 1, 4), ("a", "c", 1, 2), ("b", "c", 1, 2)]  # 2*2, 2*1, 2*1 mention pairs
+    assert pairs(doc, 1000) == pairs(doc, None)  # a window longer than the document is the document
+    assert cooccurrences(doc.slice(0, 1), None).num_rows == 0
+    # a second document with the same mentions: pairs never cross documents, they add up over them
+    other = doc.set_column(0, "doc_id", pa.array(["e"] * 5))
+    both = pa.concat_tables([doc, other])
+    for window in (0, 2, None):
+        assert pairs(both, window) == [(s, t, 2 * n, 2 * w) for s, t, n, w in pairs(doc, window)]
 
 
 # --- the job on Ray -------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gliner_ray.model import SpanHead, span_mask
+from gliner_ray.models.span import SpanHead, span_mask
 
 
 def direct_span_scores(head: SpanHead, words: torch.Tensor, types: torch.Tensor) -> torch.Tensor:

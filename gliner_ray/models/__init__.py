@@ -6,7 +6,7 @@ building (``encoding.py``) and greedy decoding (``decode.py``):
 
 | family            | config                                     | network                 | file         |
 |-------------------|--------------------------------------------|-------------------------|--------------|
-| uni-encoder span  | span_mode markerV0 / marker                | ``GLiNERModel``         | ../model.py  |
+| uni-encoder span  | span_mode markerV0 / marker                | ``GLiNERModel``         | span.py      |
 | uni-encoder token | span_mode token_level                      | ``TokenModel``          | token.py     |
 | bi-encoder span   | labels_encoder, span_mode markerV0 / marker | ``BiEncoderSpanModel``  | biencoder.py |
 | bi-encoder token  | labels_encoder, span_mode token_level      | ``BiEncoderTokenModel`` | biencoder.py |
@@ -35,8 +35,9 @@ class Family:
 
 def family_of(config: GLiNERConfig) -> Family:
     """The family a checkpoint's config selects; a ValueError naming the setting for one we do not run."""
+    # Imported here, not at the top: the predictors import gliner.py, which imports this package (span.py).
     from ..gliner import GLiNER
-    from ..model import GLiNERModel
+    from .span import GLiNERModel
     from .biencoder import BiEncoderGLiNER, BiEncoderSpanModel, BiEncoderTokenGLiNER, BiEncoderTokenModel
     from .token import TokenGLiNER, TokenModel
 

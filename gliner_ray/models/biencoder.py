@@ -22,7 +22,7 @@ from torch import nn
 
 from ..encoding import Batch, PromptTokenizer, Row
 from ..gliner import GLiNER, row_sizes
-from ..model import GLiNERModel
+from .span import GLiNERModel
 from .token import TokenModel, append_token_spans
 
 
@@ -90,6 +90,11 @@ class BiEncoderGLiNER(GLiNER):
         super().__init__(model, tokenizer, config)
         self.labels_tokenizer = labels_tokenizer
         self.label_vectors: dict[str, torch.Tensor] = {}
+        self.label_encoder_runs = 0
+
+    def prepare_labels(self, labels: Sequence[str]) -> None:
+        """Encode these labels now, so that later calls with them never run the label encoder."""
+        self.encode_labels(labels)
 
     @torch.inference_mode()
     def encode_labels(self, labels: Sequence[str]) -> torch.Tensor:
@@ -105,6 +110,7 @@ class BiEncoderGLiNER(GLiNER):
             vectors = self.model.label_encoder(tokens["input_ids"].to(self.device),
                                                tokens["attention_mask"].to(self.device))
             self.label_vectors.update(zip(chunk, vectors))
+            self.label_encoder_runs += 1
         return torch.stack([self.label_vectors[label] for label in labels])
 
     def forward(self, batch: Batch, rows: Sequence[Row]) -> torch.Tensor:

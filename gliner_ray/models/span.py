@@ -1,0 +1,113 @@
+"""Uni-encoder span GLiNER (``span_mode`` markerV0 / marker): a score for every span x type.
+
+    input:  [CLS] <<ENT>> type1 <<ENT>> type2 … <<SEP>> word1 word2 … [SEP]
+    word states, <<ENT>> states = WordEncoder.encode(input)            (encoder, then BiLSTM; ../model.py)
+    type vectors   = type_ffn(state of each <<ENT>>)
+    span score     = span vector(start word, end word) · type vector, for spans of up to max_width words
+
+The predictor of this family is ``GLiNER`` itself (../gliner.py); the other families subclass it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..model import SPAN_MODES, GLiNERConfig, WordEncoder, ffn
+
+
+class SpanHead(nn.Module):
+    """Scores every span (start word i, width k) against every type vector q.
+
+    markerV0: span_ij = FFN_out(ReLU([FFN_start(h_i) ; FFN_end(h_j)])), FFN_out = Linear(2D,4D) ReLU Linear(4D,D).
+    marker:   span_ij = Linear(2D,D)(ReLU([FFN_start(h_i) ; FFN_end(h_j)])).
+
+    Neither is computed per span. The first map of FFN_out splits into a start term a_i = W_s s_i + b and an
+    end term c_j = W_e e_j (once per word), and the last map folds into the type side q' = W_2ᵀ q (once per
+    type), so score_ijt = ReLU(a_i + c_j) · q'_t + b_2 · q_t. For ``marker`` both maps are linear and the
+    score is a sum of per-word, per-type terms.
+    """
+
+    def __init__(self, hidden_size: int, max_width: int, dropout: float, span_mode: str = "markerV0"):
+        super().__init__()
+        self.max_width = max_width
+        self.span_mode = span_mode
+        d = hidden_size
+        if span_mode == "markerV0":
+            self.project_start = ffn(d, 4 * d, d, dropout)
+            self.project_end = ffn(d, 4 * d, d, dropout)
+            self.out_project = ffn(2 * d, 4 * d, d, dropout)
+        elif span_mode == "marker":
+            self.project_start = ffn(d, 2 * d, d, dropout)
+            self.project_end = ffn(d, 2 * d, d, dropout)
+            self.out_project = nn.Linear(2 * d, d)
+        else:
+            raise ValueError(f"span_mode {span_mode!r} is not supported; use one of {SPAN_MODES}")
+
+    def forward(self, word_vecs: torch.Tensor, type_vecs: torch.Tensor, word_counts: torch.Tensor) -> torch.Tensor:
+        """word_vecs (B, W, D), type_vecs (B, C, D), word_counts (B,) -> span logits (B, W, max_width, C).
+
+        Entry [b, i, k, t] scores words i..i+k of text b against type t. Only words and spans inside their text
+        are computed (padding is most of a batch of short sentences); the other entries hold no score and must
+        be masked (``span_mask``).
+        """
+        batch, num_words, d = word_vecs.shape
+        device = word_vecs.device
+        counts = word_counts.cpu().unsqueeze(1)
+        positions = torch.arange(num_words)
+        real_words = (positions < counts).flatten().nonzero().squeeze(1)  # b * W + i of each word, text by text
+        words_after = (counts - 1 - positions).flatten()[real_words]  # how many words follow it in its text
+        real_words = real_words.to(device)
+        packed = word_vecs.flatten(0, 1)[real_words]  # (N, D)
+        starts = F.relu(self.project_start(packed))
+        ends = F.relu(self.project_end(packed))
+        if self.span_mode == "markerV0":
+            first, last = self.out_project[0], self.out_project[3]
+            start_weight, end_weight = first.weight.split(d, dim=1)  # split: its gradient is one concatenation
+            start_terms = F.linear(starts, start_weight, first.bias)  # (N, 4D)
+            end_terms = F.linear(ends, end_weight)  # (N, 4D)
+            folded_types = (type_vecs @ last.weight).transpose(1, 2)  # (B, 4D, C)
+            scores = []
+            for k in range(self.max_width):  # one width at a time: (spans, 4D) rather than (B, W, K, 4D) at once
+                # Texts are contiguous in the packed rows, so a width-k span starting at row n ends at row n + k.
+                span_starts = (words_after >= k).nonzero().squeeze(1).to(device)
+                span_terms = start_terms.index_select(0, span_starts) + end_terms.index_select(0, span_starts + k)
+                hidden = self.out_project[2](F.relu(span_terms))
+                padded = unpad(hidden, real_words[span_starts], batch, num_words)  # (B, W, 4D), by start word
+                scores.append(padded @ folded_types)  # each text against its own types
+            return torch.stack(scores, dim=2) + (type_vecs @ last.bias).unsqueeze(1).unsqueeze(1)
+        out = self.out_project
+        starts, ends = unpad(starts, real_words, batch, num_words), unpad(ends, real_words, batch, num_words)
+        start_scores = starts @ (type_vecs @ out.weight[:, :d]).transpose(1, 2)  # (B, W, C)
+        end_scores = ends @ (type_vecs @ out.weight[:, d:]).transpose(1, 2)  # (B, W, C)
+        bias = (type_vecs @ out.bias).unsqueeze(1).unsqueeze(1)
+        end_scores = F.pad(end_scores, (0, 0, 0, self.max_width - 1)).unfold(1, self.max_width, 1).transpose(2, 3)
+        return start_scores.unsqueeze(2) + end_scores + bias  # [b, i, k]: start i, end i + k
+
+
+class GLiNERModel(WordEncoder):
+    """Encoder + BiLSTM + span head + type FFN. Inputs come from ``PromptTokenizer.collate`` (encoding.py)."""
+
+    def __init__(self, config: GLiNERConfig, encoder: nn.Module):
+        super().__init__(config, encoder)
+        d = config.hidden_size
+        self.span_head = SpanHead(d, config.max_width, config.dropout, config.span_mode)
+        self.type_ffn = ffn(d, 4 * d, d, config.dropout)
+
+    def forward(self, input_ids, attention_mask, word_index, word_counts, type_index) -> torch.Tensor:
+        """Span logits (B, W, max_width, C); the inputs are those of ``WordEncoder.encode``."""
+        word_vecs, ent_states = self.encode(input_ids, attention_mask, word_index, word_counts, type_index)
+        return self.span_head(word_vecs, self.type_ffn(ent_states), word_counts)
+
+
+def unpad(rows: torch.Tensor, index: torch.Tensor, batch: int, num_words: int) -> torch.Tensor:
+    """rows (N, X) of words at flat positions ``index`` (b * W + i) -> (B, W, X), zero elsewhere."""
+    padded = rows.new_zeros(batch * num_words, rows.shape[-1])
+    return padded.index_copy(0, index, rows).view(batch, num_words, -1)
+
+
+def span_mask(word_counts: torch.Tensor, num_words: int, max_width: int) -> torch.Tensor:
+    """(B, W, K) bool: whether span [i, i + k] lies inside the text."""
+    ends = torch.arange(num_words).unsqueeze(1) + torch.arange(max_width).unsqueeze(0)  # (W, K)
+    return ends.unsqueeze(0) < word_counts.view(-1, 1, 1)
