@@ -47,7 +47,8 @@ def test_cli_refuses_an_impossible_precision(tiny_gliner_dir, capsys):
     from gliner_ray.cli import main
 
     # in this process (tests/test_cli.py runs the command as a subprocess): an uncaught error would raise here
-    assert main(["predict", "--model", tiny_gliner_dir, "--labels", "person", "--precision", "fp16", "Alice met Bob."]) == 2
+    command = ["predict", "--model", tiny_gliner_dir, "--labels", "person", "--precision", "fp16", "Alice met Bob."]
+    assert main(command) == 2
     assert "fp16 needs a GPU" in capsys.readouterr().err
 
 

@@ -65,12 +65,20 @@ def head_processes(temp_dir: str) -> list[psutil.Process]:
 
 
 def stop_head(temp_dir: str) -> None:
-    """Terminate (then kill) the head's processes, by id: ``ray stop`` would stop every Ray on the machine."""
+    """Terminate (then kill) the head's processes, by id: ``ray stop`` would stop every Ray on the machine. The
+    GCS goes last: terminated at the same time, the raylet and the autoscaler's monitor outlive 15 s waiting for it."""
     processes = head_processes(temp_dir)
+    names = {}
     for process in processes:
         with contextlib.suppress(psutil.Error):
-            process.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=15)
+            names[process.pid] = process.name()
+    gcs = [process for process in processes if names.get(process.pid) == "gcs_server"]
+    alive = []
+    for group in ([process for process in processes if process not in gcs], gcs):
+        for process in group:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        alive += psutil.wait_procs(group, timeout=15)[1]
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.kill()
