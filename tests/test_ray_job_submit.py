@@ -92,8 +92,11 @@ def ray_head():
     temp_dir = tempfile.mkdtemp(prefix="rayh-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     home = Path(temp_dir) / "home"
     home.mkdir()
+    ports = free_ports(10)
+    while any(ports[-1] <= port <= ports[-1] + 200 for port in ports[:-1]):  # Ray refuses a worker range holding one
+        ports = free_ports(10)
     (gcs, dashboard, client, node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics,
-     first_worker) = free_ports(10)
+     first_worker) = ports
     env = clean_environment(HOME=str(home), RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0",
                             HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **{HEAD_MARKER: temp_dir},
                             RAY_gcs_server_port_wait_time_s="120")  # a loaded CI machine: ~20 s is too short
