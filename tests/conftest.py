@@ -11,10 +11,6 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-# Ray Train's controller polls its workers every 2 s, and a worker's report waits until the previous one is
-# polled: tiny test runs report every second or so, so each report would wait. Runs started from here (and the
-# subprocesses and clusters they start) poll more often; what the runs do is the same.
-os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
 
 
 @pytest.fixture(scope="session")
