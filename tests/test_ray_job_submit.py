@@ -65,12 +65,20 @@ def head_processes(temp_dir: str) -> list[psutil.Process]:
 
 
 def stop_head(temp_dir: str) -> None:
-    """Terminate (then kill) the head's processes, by id: ``ray stop`` would stop every Ray on the machine."""
+    """Terminate (then kill) the head's processes, by id: ``ray stop`` would stop every Ray on the machine. The
+    GCS goes last: terminated at the same time, the raylet and the autoscaler's monitor outlive 15 s waiting for it."""
     processes = head_processes(temp_dir)
+    names = {}
     for process in processes:
         with contextlib.suppress(psutil.Error):
-            process.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=15)
+            names[process.pid] = process.name()
+    gcs = [process for process in processes if names.get(process.pid) == "gcs_server"]
+    alive = []
+    for group in ([process for process in processes if process not in gcs], gcs):
+        for process in group:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        alive += psutil.wait_procs(group, timeout=15)[1]
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.kill()
@@ -84,8 +92,11 @@ def ray_head():
     temp_dir = tempfile.mkdtemp(prefix="rayh-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     home = Path(temp_dir) / "home"
     home.mkdir()
+    ports = free_ports(10)
+    while any(ports[-1] <= port <= ports[-1] + 200 for port in ports[:-1]):  # Ray refuses a worker range holding one
+        ports = free_ports(10)
     (gcs, dashboard, client, node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics,
-     first_worker) = free_ports(10)
+     first_worker) = ports
     env = clean_environment(HOME=str(home), RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0",
                             HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", **{HEAD_MARKER: temp_dir},
                             RAY_gcs_server_port_wait_time_s="120")  # a loaded CI machine: ~20 s is too short

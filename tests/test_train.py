@@ -421,9 +421,10 @@ def test_token_budget_batches_with_gradient_accumulation_learn_the_task(ray_clus
     assert settings_file["cpus_per_worker"] >= 1  # the default, resolved and recorded
 
 
-def test_the_pretraining_recipe_runs_end_to_end_on_a_tiny_slice_on_s3(s3_endpoint, tiny_bert_dir, tmp_path):
+def test_the_pretraining_recipe_runs_end_to_end_on_a_tiny_slice_on_s3(ray_cluster, s3_endpoint, tiny_bert_dir, tmp_path):
     """examples/pretrain-pile-ner.sh with its data on S3 (Pile-NER conversation JSON, CoNLL dev sets), a tiny
-    encoder and one CPU worker: trains, checkpoints, evaluates during training and on every dev set at the end."""
+    encoder and one CPU worker on the suite's cluster (as on a cluster: no Ray of its own to start): trains,
+    checkpoints, evaluates during training and on every dev set at the end."""
     import subprocess
 
     import boto3
@@ -455,19 +456,20 @@ def test_the_pretraining_recipe_runs_end_to_end_on_a_tiny_slice_on_s3(s3_endpoin
     for domain in ("ai", "literature", "music", "politics", "science"):
         s3.put_object(Bucket="pretrain", Key=f"data/crossner/{domain}/dev.txt", Body=conll(synthetic_task(8, 20)))
     env = {**os.environ, "BUCKET": "s3://pretrain", "BACKBONE": tiny_bert_dir, "HIDDEN_SIZE": "32", "WORKERS": "1",
-           "GPU": "", "STEPS": "20", "CHECKPOINT_EVERY": "10", "EVAL_EVERY": "10", "RAY_ADDRESS": "local",
+           "GPU": "", "STEPS": "6", "CHECKPOINT_EVERY": "3", "EVAL_EVERY": "3",
+           "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address,
            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     script = Path(__file__).resolve().parent.parent / "examples" / "pretrain-pile-ner.sh"
     done = subprocess.run(["bash", str(script), "--lr-encoder", "1e-3", "--lr-other", "3e-3", "--cpus-per-worker", "1"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     records = metrics_of("s3://pretrain/runs/gliner-pile-ner")
-    assert [r["step"] for r in records if "f1" in r] == [0, 10, 20]
+    assert [r["step"] for r in records if "f1" in r] == [0, 3, 6]
     report = json.loads(s3.get_object(Bucket="pretrain", Key="runs/gliner-pile-ner/eval/report.json")["Body"].read())
     assert len(report["datasets"]) == 6, report.keys()
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="pretrain", Prefix="runs/gliner-pile-ner/")["Contents"]}
     assert "runs/gliner-pile-ner/final/gliner_config.json" in keys
-    assert any(k.startswith("runs/gliner-pile-ner/run/checkpoint_00000010/") for k in keys)
+    assert any(k.startswith("runs/gliner-pile-ner/run/checkpoint_00000003/") for k in keys)
 
 
 def test_publish_model_and_whole_file_writes_on_local_disk(tmp_path, tiny_gliner_dir):
