@@ -33,6 +33,8 @@ CHECKPOINT_PREFIXES = (
     ("scorer.", "scorer."),  # token-level models (models/token.py)
     ("token_rep_layer.labels_encoder.model.", "label_encoder.encoder."),  # bi-encoders (models/biencoder.py)
     ("token_rep_layer.labels_projection.", "label_encoder.projection."),
+    ("relations_rep_layer.relation_rep_layer.", "adjacency."),  # relation models (models/relex.py)
+    ("pair_rep_layer.", "pair_ffn."),
 )
 LABELS_TOKENIZER_DIR = "labels_tokenizer"  # bi-encoders: the label encoder's tokenizer, beside the text one
 # Buffers older transformers versions saved and newer ones rebuild: absent or extra, they do not matter.
@@ -114,6 +116,8 @@ def load_tokenizer(config: GLiNERConfig, path: Path | None):
     if hasattr(tokenizer, "add_eos_token") and tokenizer.eos_token_id is not None:
         tokenizer.add_eos_token = True
     special = [*ADDED_TOKENS, config.ent_token, config.sep_token]
+    if config.relations_layer is not None:
+        special.append(config.rel_token)
     if any(tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id) for t in special[1:]):
         tokenizer.add_tokens(special, special_tokens=True)
     return tokenizer
@@ -217,6 +221,8 @@ def save_checkpoint(model: nn.Module, tokenizer, config: GLiNERConfig, path: str
         class_token_index=tokenizer.convert_tokens_to_ids(config.ent_token),
         vocab_size=model.encoder.get_input_embeddings().num_embeddings,
     )
+    if config.relations_layer is not None:
+        values["rel_token_index"] = tokenizer.convert_tokens_to_ids(config.rel_token)
     if hasattr(model, "label_encoder"):  # bi-encoders: texts carry no prompt, the embeddings keep their size
         values.update(labels_encoder_config=model.label_encoder.encoder.config.to_dict(), vocab_size=-1)
     # Copies, so tensors that share storage (or are non-contiguous after CUDA's LSTM flattening) save cleanly.

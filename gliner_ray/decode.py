@@ -1,4 +1,5 @@
-"""Greedy span decoding: keep the best-scoring spans that do not clash (plain Python, no torch).
+"""Greedy span decoding: keep the best-scoring spans that do not clash (plain Python, no torch); then the
+relations whose two spans were kept.
 
 A span is ``(start, end, label, score)`` over word indices, ``end`` inclusive, as in GLiNER's data format.
 """
@@ -81,3 +82,36 @@ def _clashes(start: int, end: int, ends_by_start: dict[int, list[int]], max_widt
             if not (inside or outside):
                 return True
     return False
+
+
+class RelationCandidate(NamedTuple):
+    """A scored (head span, relation type, tail span) before decoding; spans as word bounds, ends inclusive."""
+
+    head: tuple[int, int]
+    tail: tuple[int, int]
+    relation: str
+    score: float
+
+
+class Relation(NamedTuple):
+    head: Span
+    tail: Span
+    relation: str
+    score: float
+
+
+def decode_relations(candidates: Iterable[RelationCandidate], entities: Iterable[Span]) -> list[Relation]:
+    """The candidates whose head and tail are both among the decoded ``entities`` (matched by bounds; with
+    several labels on one span, the first in position order), each (head, relation, tail) once with its best
+    score (overlapping windows can score a pair twice). Ordered by head, tail, then relation."""
+    by_bounds: dict[tuple[int, int], Span] = {}
+    for span in entities:
+        by_bounds.setdefault((span.start, span.end), span)
+    best: dict[tuple, RelationCandidate] = {}
+    for c in candidates:
+        if c.head in by_bounds and c.tail in by_bounds:
+            key = (c.head, c.tail, c.relation)
+            if key not in best or c.score > best[key].score:
+                best[key] = c
+    return [Relation(by_bounds[c.head], by_bounds[c.tail], c.relation, c.score)
+            for _, c in sorted(best.items(), key=itemgetter(0))]

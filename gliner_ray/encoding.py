@@ -39,13 +39,15 @@ class Batch:
     word_counts: torch.Tensor  # (B,), on the CPU
     type_index: torch.Tensor  # (B, C)
     type_counts: torch.Tensor  # (B,), on the CPU
+    relation_index: torch.Tensor | None = None  # (B, R): each <<REL>>, for relation models only
 
     def to(self, device: torch.device | str) -> "Batch":
-        moved = {k: v if k.endswith("counts") else v.to(device, non_blocking=True) for k, v in vars(self).items()}
+        moved = {k: v if k.endswith("counts") or v is None else v.to(device, non_blocking=True)
+                 for k, v in vars(self).items()}
         return Batch(**moved)
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in vars(self).items() if k != "type_counts"}
+        return {k: v for k, v in vars(self).items() if k != "type_counts" and v is not None}
 
 
 class Row(NamedTuple):
@@ -57,6 +59,7 @@ class Row(NamedTuple):
     prompt: list[list[int]]  # sub-token ids of each prompt word
     tokens: np.ndarray  # (T,) int32: sub-token ids of the window's words, flat
     word_starts: np.ndarray  # (W,) int: position in ``tokens`` of each word's first sub-token
+    relations: tuple[str, ...] = ()  # relation types in the prompt (relation models only)
 
     @property
     def num_tokens(self) -> int:
@@ -78,12 +81,16 @@ class TokenizedText(NamedTuple):
 
 
 class PromptTokenizer:
-    """Wraps a Hugging Face tokenizer with GLiNER's prompt format and the encoder's length limit."""
+    """Wraps a Hugging Face tokenizer with GLiNER's prompt format and the encoder's length limit.
 
-    def __init__(self, tokenizer, ent_token: str, sep_token: str, max_tokens: int):
+    ``rel_token`` (relation models): the prompt gets a second part, ``<<REL>> relation1 … <<SEP>>``, always
+    (empty when no relation is asked for), as the reference library lays it out."""
+
+    def __init__(self, tokenizer, ent_token: str, sep_token: str, max_tokens: int, rel_token: str | None = None):
         self.tokenizer = tokenizer
         self.ent_token = ent_token
         self.sep_token = sep_token
+        self.rel_token = rel_token
         self.max_tokens = max_tokens
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.unk_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else self.pad_id
@@ -102,12 +109,15 @@ class PromptTokenizer:
         probe = ["Hello", "world", ",", "tokenizers", "x"]
         self.context_free = self._tokenize(probe) == [ids for w in probe for ids in self._tokenize([w])] == \
             self._tokenize(probe[::-1])[::-1]
+        self.sep_ids = self._tokenize([sep_token])[0]  # the <<SEP>> prompt word, which ends each prompt part
 
     @classmethod
     def for_encoder(cls, tokenizer, config: "GLiNERConfig", encoder_config) -> "PromptTokenizer":
         """The prompt tokenizer of a GLiNER model: its special tokens, and as many tokens as its encoder takes."""
         encoder_limit = getattr(encoder_config, "max_position_embeddings", 512)
-        return cls(tokenizer, config.ent_token, config.sep_token, min(tokenizer.model_max_length, encoder_limit))
+        rel_token = config.rel_token if config.relations_layer is not None else None
+        return cls(tokenizer, config.ent_token, config.sep_token, min(tokenizer.model_max_length, encoder_limit),
+                   rel_token)
 
     def word_token_ids(self, words: Sequence[str]) -> list[list[int]]:
         """Sub-token ids of each word. A word the tokenizer drops entirely becomes [UNK], so it keeps a vector."""
@@ -141,43 +151,52 @@ class PromptTokenizer:
         tokens = np.fromiter(chain.from_iterable(per_word), dtype=np.int32, count=int(offsets[-1]))
         return TokenizedText(tokens, offsets)
 
-    def prompt_token_ids(self, labels: Sequence[str]) -> list[list[int]]:
-        """Sub-token ids of the prompt words ``<<ENT>> label … <<SEP>>``, cached per label list."""
-        key = tuple(labels)
+    def prompt_token_ids(self, labels: Sequence[str], relations: Sequence[str] = ()) -> list[list[int]]:
+        """Sub-token ids of the prompt words ``<<ENT>> label … <<SEP>>`` (then ``<<REL>> relation … <<SEP>>`` for
+        relation models), cached per label and relation list."""
+        key = (tuple(labels), tuple(relations))
         if key not in self._prompt_cache:
             if len(self._prompt_cache) > 4096:
                 self._prompt_cache.clear()
-            self._prompt_cache[key] = self.word_token_ids(build_prompt(labels, self.ent_token, self.sep_token))
+            words = build_prompt(labels, self.ent_token, self.sep_token)
+            if self.rel_token is not None:
+                words += build_prompt(relations, self.rel_token, self.sep_token)
+            elif relations:
+                raise ValueError(f"relation types {list(relations)} were given, but this model extracts no "
+                                 f"relations: use a relation extraction (relex) checkpoint")
+            self._prompt_cache[key] = self.word_token_ids(words)
         return self._prompt_cache[key]
 
-    def text_token_budget(self, labels: Sequence[str]) -> int:
+    def text_token_budget(self, labels: Sequence[str], relations: Sequence[str] = ()) -> int:
         """How many text sub-tokens fit beside this label prompt; a clear error when the prompt alone is too long."""
-        prompt_tokens = sum(map(len, self.prompt_token_ids(labels)))
+        prompt_tokens = sum(map(len, self.prompt_token_ids(labels, relations)))
         budget = self.max_tokens - len(self.prefix) - len(self.suffix) - prompt_tokens
         if budget < 64:
             raise ValueError(
-                f"{len(labels)} entity types take {prompt_tokens} of the encoder's {self.max_tokens} tokens, "
+                f"{len(labels)} entity types{f' and {len(relations)} relation types' if relations else ''} take "
+                f"{prompt_tokens} of the encoder's {self.max_tokens} tokens, "
                 f"leaving {max(budget, 0)} for text (at least 64 are needed): pass fewer or shorter labels, "
                 f"or split them over several calls"
             )
         return budget
 
-    def plan(self, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int) -> tuple[TokenizedText, list[Window]]:
+    def plan(self, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int,
+             relations: Sequence[str] = ()) -> tuple[TokenizedText, list[Window]]:
         """Tokenize a pre-split text once and cut it into windows of at most ``max_words`` words that fit beside
         the prompt. Windows overlap by ``2 * max_width`` words so every span lies whole in the window that owns it."""
         text = self.tokenize(words)
         if not words:
             return text, []
-        windows = plan_windows(
-            np.diff(text.offsets).tolist(), max_words, self.text_token_budget(labels), 2 * max_width, sentence_ends(words)
-        )
+        budget = self.text_token_budget(labels, relations)
+        windows = plan_windows(np.diff(text.offsets).tolist(), max_words, budget, 2 * max_width, sentence_ends(words))
         return text, windows
 
-    def rows(self, text_index: int, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int) -> list[Row]:
+    def rows(self, text_index: int, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int,
+             relations: Sequence[str] = ()) -> list[Row]:
         """The model rows of a pre-split text (see ``plan``)."""
-        labels = tuple(labels)
-        text, windows = self.plan(words, labels, max_words, max_width)
-        return window_rows(text_index, text, windows, labels, self.prompt_token_ids(labels))
+        labels, relations = tuple(labels), tuple(relations)
+        text, windows = self.plan(words, labels, max_words, max_width, relations)
+        return window_rows(text_index, text, windows, labels, self.prompt_token_ids(labels, relations), relations)
 
     def collate(self, prompts: Sequence[list[list[int]]], texts: Sequence[Sequence[list[int]]]) -> Batch:
         """One row per (prompt word ids, text word ids) pair, padded to the longest row."""
@@ -194,12 +213,14 @@ class PromptTokenizer:
 
     def collate_flat(self, rows: Sequence[tuple[list[list[int]], np.ndarray, np.ndarray]]) -> Batch:
         """(prompt word ids, flat text tokens, first sub-token of each text word) per row -> padded inputs."""
-        sequences, word_positions, type_positions = [], [], []
+        sequences, word_positions, type_positions, relation_positions = [], [], [], []
         for prompt, tokens, word_starts in rows:
             prompt_lengths = [len(word) for word in prompt]
             prompt_starts = np.cumsum([len(self.prefix), *prompt_lengths])
-            # <<ENT>> words sit at even places of the prompt; the last prompt word is <<SEP>>.
-            type_positions.append(prompt_starts[0 : len(prompt) - 1 : 2])
+            # Prompt: (<<ENT>> label)*C <<SEP>>, then for relation models (<<REL>> relation)*R <<SEP>>.
+            num_types = (prompt.index(self.sep_ids) if prompt else 1) // 2
+            type_positions.append(prompt_starts[0 : 2 * num_types : 2])
+            relation_positions.append(prompt_starts[2 * num_types + 1 : len(prompt) - 1 : 2])
             text_start = int(prompt_starts[-1])
             word_positions.append(word_starts + text_start)
             sequences.append(np.concatenate([self.prefix, list(chain.from_iterable(prompt)), tokens, self.suffix]).astype(np.int64))
@@ -211,17 +232,18 @@ class PromptTokenizer:
             word_counts=torch.tensor([len(w) for w in word_positions]),
             type_index=_pad(type_positions, 0),
             type_counts=torch.tensor([len(t) for t in type_positions]),
+            relation_index=_pad(relation_positions, 0) if self.rel_token is not None else None,
         )
 
 
 def window_rows(text_index: int, text: TokenizedText, windows: Sequence[Window], labels: tuple[str, ...],
-                prompt: list[list[int]]) -> list[Row]:
+                prompt: list[list[int]], relations: tuple[str, ...] = ()) -> list[Row]:
     """One model row per window of a tokenized text: slices of its flat tokens, no copies."""
     rows = []
     for w in windows:
         first = text.offsets[w.start]
         rows.append(Row(text_index, w, labels, prompt, text.tokens[first : text.offsets[w.end]],
-                        text.offsets[w.start : w.end] - first))
+                        text.offsets[w.start : w.end] - first, relations))
     return rows
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -134,23 +134,25 @@ class GLiNER:
         ``labels`` is one list for all texts or one list per text. Texts longer than the model's window are
         cut into overlapping windows and merged back, so nothing is lost.
         """
+        texts, split = self.split_texts(texts)
+        spans = self.predict_words([s.words for s in split], labels, threshold, flat_ner, multi_label, batch_size)
+        return [[self.entity_dict(text, words, span) for span in doc_spans]
+                for text, words, doc_spans in zip(texts, split, spans)]
+
+    def split_texts(self, texts: Sequence[str] | str) -> tuple[Sequence[str], list]:
+        """The texts as a list, and each split into words with character offsets (the checkpoint's splitter)."""
         if isinstance(texts, str):
             texts = [texts]
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise ValueError(f"texts[{i}] is a {type(text).__name__}, not a string")
-        split = [self.split_words(text) for text in texts]
-        spans = self.predict_words([s.words for s in split], labels, threshold, flat_ner, multi_label, batch_size)
-        results = []
-        for text, words, doc_spans in zip(texts, split, spans):
-            entities = []
-            for span in doc_spans:
-                start, end = words.starts[span.start], words.ends[span.end]
-                entities.append(
-                    {"start": start, "end": end, "text": text[start:end], "label": span.label, "score": span.score}
-                )
-            results.append(entities)
-        return results
+        return texts, [self.split_words(text) for text in texts]
+
+    @staticmethod
+    def entity_dict(text: str, words, span: Span) -> dict[str, Any]:
+        """A decoded span of ``text`` (split into ``words``) as the entity dict ``predict`` returns."""
+        start, end = words.starts[span.start], words.ends[span.end]
+        return {"start": start, "end": end, "text": text[start:end], "label": span.label, "score": span.score}
 
     @torch.inference_mode()
     def predict_words(
@@ -163,8 +165,7 @@ class GLiNER:
         batch_size: int = 8,
     ) -> list[list[Span]]:
         """Entities of each pre-split text as ``Span(start_word, end_word_inclusive, label, score)``."""
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold}")
+        check_threshold(threshold, "threshold")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         label_sets = self._label_sets(labels, len(texts))
@@ -183,9 +184,19 @@ class GLiNER:
         """Candidate spans above ``threshold`` for each row, in text word indices, only those starting in the
         row's own part of its window. Rows run longest first in batches of ``batch_size``, so padding stays small.
         ``seconds`` (optional) accumulates the time spent to collate, in the forward pass and picking candidates."""
+        results: list[list[Span]] = [[] for _ in rows]
+        for chunk, batch_rows, logits in self.forward_batches(rows, batch_size, seconds):
+            tick = time.perf_counter()
+            self._candidates(logits, batch_rows, threshold, [results[i] for i in chunk])
+            lap(seconds, "candidates", tick)
+        return results
+
+    def forward_batches(
+        self, rows: Sequence[Row], batch_size: int, seconds: dict[str, float] | None = None
+    ) -> Iterator[tuple[list[int], list[Row], Any]]:
+        """(indices into ``rows``, those rows, the model's output) per batch, longest rows first."""
         self.model.eval()
         order = sorted(range(len(rows)), key=lambda i: -rows[i].num_tokens)
-        results: list[list[Span]] = [[] for _ in rows]
         synchronize = seconds is not None and self.device.type == "cuda"  # time the forward, not its launch
         for first in range(0, len(order), batch_size):
             tick = time.perf_counter()
@@ -193,13 +204,11 @@ class GLiNER:
             batch_rows = [rows[i] for i in chunk]
             batch = self.prompt_tokenizer.collate_rows(batch_rows)
             tick = lap(seconds, "collate", tick)
-            logits = self.forward(batch, batch_rows)
+            output = self.forward(batch, batch_rows)
             if synchronize:
                 torch.cuda.synchronize()
-            tick = lap(seconds, "forward", tick)
-            self._candidates(logits, batch_rows, threshold, [results[i] for i in chunk])
-            lap(seconds, "candidates", tick)
-        return results
+            lap(seconds, "forward", tick)
+            yield chunk, batch_rows, output
 
     def forward(self, batch: Batch, rows: Sequence[Row]) -> torch.Tensor:
         """The model's logits for a collated batch of ``rows``; bi-encoders add their cached label vectors."""
@@ -244,6 +253,12 @@ class GLiNER:
             return [clean_labels(x) for x in labels]
         shared = clean_labels(labels)
         return [shared] * num_texts
+
+
+def check_threshold(value: float, name: str) -> float:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}")
+    return value
 
 
 def row_sizes(rows: Sequence[Row]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,8 +23,10 @@ from .text import WORD_SPLITTERS
 # The reference library's model_type names of the families we run (the family itself is read from span_mode and
 # labels_encoder, as the reference does: its saved model_type is often None or stale).
 MODEL_TYPES = (None, "gliner", "gliner_uni_encoder_span", "gliner_uni_encoder_token", "gliner_bi_encoder_span",
-               "gliner_bi_encoder_token")
+               "gliner_bi_encoder_token", "gliner_uni_encoder_span_relex")
 SPAN_MODES = ("markerV0", "marker")  # span heads; "token_level" models score words instead (models/token.py)
+# How relex models score entity pairs before typing them ("none": every pair); see models/relex.py.
+RELATIONS_LAYERS = ("none", "dot", "bilinear", "mlp")
 
 
 @dataclass
@@ -47,6 +49,9 @@ class GLiNERConfig:
     labels_encoder: str | None = None  # bi-encoders: the encoder of the labels (models/biencoder.py)
     labels_encoder_config: dict | None = None
     words_splitter_type: str = "whitespace"  # see text.WORD_SPLITTERS
+    relations_layer: str | None = None  # relation extraction models (models/relex.py); None: entities only
+    rel_token: str = "<<REL>>"
+    rel_token_index: int = -1
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -75,6 +80,16 @@ class GLiNERConfig:
                 f"gliner_config.json sets words_splitter_type={self.words_splitter_type!r}: this word splitter is "
                 f"not supported; supported: {', '.join(WORD_SPLITTERS)}"
             )
+        if self.relations_layer is not None and self.relations_layer not in RELATIONS_LAYERS:
+            raise ValueError(
+                f"gliner_config.json sets relations_layer={self.relations_layer!r}: this relation layer is not "
+                f"supported; supported: {', '.join(RELATIONS_LAYERS)}"
+            )
+        if self.relations_layer is not None and self.span_mode == "token_level":
+            raise ValueError(
+                "gliner_config.json sets relations_layer with span_mode='token_level': token-level relation "
+                "models are not supported (only span models with relations_layer)"
+            )
         refused = {
             "subtoken_pooling": ("first", lambda v: v in (None, "first")),
             "embed_ent_token": (True, lambda v: v in (None, True)),
@@ -82,7 +97,8 @@ class GLiNERConfig:
             "post_fusion_schema": ("", lambda v: not v),
             "represent_spans": (False, lambda v: not v),
             "labels_decoder": (None, lambda v: v is None),
-            "relations_layer": (None, lambda v: v is None),
+            "triples_layer": (None, lambda v: v is None),
+            "embed_rel_token": (True, lambda v: v in (None, True)),
             "span_encoder_config": (None, lambda v: v is None),
             "model_type": (None, lambda v: v in MODEL_TYPES),
         }

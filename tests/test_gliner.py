@@ -174,7 +174,7 @@ def test_loading_is_strict(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("key,value", [("span_mode", "query"), ("labels_decoder", "gpt2"), ("subtoken_pooling", "mean"),
-                                       ("relations_layer", "dot"), ("model_type", "gliner_streaming_span"),
+                                       ("relations_layer", "gcn"), ("model_type", "gliner_streaming_span"),
                                        ("represent_spans", True), ("words_splitter_type", "mecab")])
 def test_unsupported_variants_are_refused_by_name(tiny_gliner_dir, tmp_path, key, value):
     path = tmp_path / "variant"

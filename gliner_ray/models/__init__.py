@@ -10,8 +10,9 @@ building (``encoding.py``) and greedy decoding (``decode.py``):
 | uni-encoder token | span_mode token_level                      | ``TokenModel``          | token.py     |
 | bi-encoder span   | labels_encoder, span_mode markerV0 / marker | ``BiEncoderSpanModel``  | biencoder.py |
 | bi-encoder token  | labels_encoder, span_mode token_level      | ``BiEncoderTokenModel`` | biencoder.py |
+| relation (relex)  | relations_layer, span_mode markerV0 / marker | ``RelexModel``        | relex.py     |
 
-Relation extraction (``relations_layer``), label decoders and streaming models are refused by name.
+Token-level relation models, triple scorers, label decoders and streaming models are refused by name.
 
 The family is read from the config as the reference library does (``span_mode``, ``labels_encoder``,
 ``relations_layer``, ``labels_decoder``), never from its ``model_type``, which older releases saved as None.
@@ -39,10 +40,13 @@ def family_of(config: GLiNERConfig) -> Family:
     from ..gliner import GLiNER
     from .span import GLiNERModel
     from .biencoder import BiEncoderGLiNER, BiEncoderSpanModel, BiEncoderTokenGLiNER, BiEncoderTokenModel
+    from .relex import RelexGLiNER, RelexModel
     from .token import TokenGLiNER, TokenModel
 
     config.check_supported()  # relation, decoder and streaming models are refused there, by name
     token_level = config.span_mode == "token_level"
+    if config.relations_layer is not None:
+        return Family("uni_encoder_span_relex", RelexModel, RelexGLiNER)
     if config.labels_encoder:
         if token_level:
             return Family("bi_encoder_token", BiEncoderTokenModel, BiEncoderTokenGLiNER)

@@ -75,7 +75,7 @@ class BiEncoderTokenModel(WithLabelEncoder, TokenModel):
 class TextOnlyTokenizer(PromptTokenizer):
     """Model inputs without a label prompt: [CLS] words [SEP]."""
 
-    def prompt_token_ids(self, labels: Sequence[str]) -> list[list[int]]:
+    def prompt_token_ids(self, labels: Sequence[str], relations: Sequence[str] = ()) -> list[list[int]]:
         return []
 
 

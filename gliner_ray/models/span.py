@@ -85,6 +85,13 @@ class SpanHead(nn.Module):
         end_scores = F.pad(end_scores, (0, 0, 0, self.max_width - 1)).unfold(1, self.max_width, 1).transpose(2, 3)
         return start_scores.unsqueeze(2) + end_scores + bias  # [b, i, k]: start i, end i + k
 
+    def span_vectors(self, word_vecs: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
+        """word_vecs (W, D) of one text, bounds (N, 2) first and last word -> the N span vectors (N, D), computed
+        explicitly (relation models need them for the few spans they pair up)."""
+        starts = F.relu(self.project_start(word_vecs[bounds[:, 0]]))
+        ends = F.relu(self.project_end(word_vecs[bounds[:, 1]]))
+        return self.out_project(torch.cat([starts, ends], dim=-1))
+
 
 class GLiNERModel(WordEncoder):
     """Encoder + BiLSTM + span head + type FFN. Inputs come from ``PromptTokenizer.collate`` (encoding.py)."""
