@@ -58,10 +58,11 @@ import pyarrow.parquet as pq
 from . import corpus, storage
 from .checkpoint import load_prompt_tokenizer
 from .corpus import FORMATS, Record, Shard
-from .decode import greedy_decode
+from .decode import Span, decode_relations, greedy_decode
 from .encoding import TokenizedText, window_rows
 from .gliner import GLiNER, lap
 from .precision import PRECISIONS
+from .models.relex import clean_relations
 from .text import Window, clean_labels, plan_windows, sentence_ends, word_splitter
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,12 @@ logger = logging.getLogger(__name__)
 MENTION_SCHEMA = pa.schema(
     [("doc_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("span", pa.string()),
      ("label", pa.string()), ("score", pa.float32())]
+)
+# Relation extraction (``--relations``, relex models): one row per (head mention, relation, tail mention).
+RELATION_SCHEMA = pa.schema(
+    [("doc_id", pa.string()), ("head_start", pa.int64()), ("head_end", pa.int64()), ("head_span", pa.string()),
+     ("head_label", pa.string()), ("tail_start", pa.int64()), ("tail_end", pa.int64()), ("tail_span", pa.string()),
+     ("tail_label", pa.string()), ("relation", pa.string()), ("score", pa.float32())]
 )
 ERROR_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 # One planned document inside a chunk row: its words' character offsets, its sub-tokens flat (word i is
@@ -79,6 +86,7 @@ DOCUMENT_TYPE = pa.struct(
      ("word_ends", pa.list_(pa.int32())), ("tokens", pa.list_(pa.int32())), ("token_offsets", pa.list_(pa.int32())),
      ("windows", pa.list_(WINDOW_TYPE))]
 )
+OUTPUT_FOLDERS = ("mentions", "relations", "errors")  # published tables, one file per shard and chunk
 CPU_STAGES = ("read", "split", "tokenize", "plan", "arrow")
 MODEL_STAGES = ("unpack", "collate", "forward", "candidates", "decode", "write")
 CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
@@ -108,11 +116,15 @@ class Settings:
     max_chars: int | None = None
     split_bytes: int | None = corpus.SPLIT_BYTES  # files over this are read in pieces (a piece's outputs are named after it)
     precision: str = "fp32"  # the model's number format (see precision.py); bf16/fp16 change scores slightly
+    relations: tuple[str, ...] = ()  # relation types (relex models): also write relations/
+    relation_threshold: float | None = None  # keep relations scoring above this (None: ``threshold``)
 
     def metadata(self) -> dict[bytes, bytes]:
         """The run's key-value metadata for every Parquet file written."""
         run = {"model": self.model, "labels": list(self.labels), "threshold": self.threshold,
                "flat_ner": self.flat_ner, "multi_label": self.multi_label, "precision": self.precision}
+        if self.relations:
+            run.update(relations=list(self.relations), relation_threshold=self.relation_threshold)
         return {METADATA_KEY: json.dumps(run).encode()}
 
 
@@ -230,7 +242,7 @@ def plan_chunk(
     ``seconds`` accumulates the time per stage (split, tokenize, plan, arrow); it travels in the row."""
     seconds = {} if seconds is None else seconds
     tokenizer, config = _prompt_tokenizer(settings.model)
-    budget = tokenizer.text_token_budget(settings.labels)
+    budget = tokenizer.text_token_budget(settings.labels, settings.relations)
     overlap = 2 * config.max_width
     split_words = word_splitter(config.words_splitter_type)  # the checkpoint's, as GLiNER.predict uses
     documents = [r for r in records if r.error is None]
@@ -300,7 +312,7 @@ class ScoreChunks:
         self.settings = settings
         self.batch_size = batch_size
         self.model = GLiNER.from_pretrained(settings.model, dtype=settings.precision)
-        self.prompt = self.model.prompt_tokenizer.prompt_token_ids(settings.labels)
+        self.prompt = self.model.prompt_tokenizer.prompt_token_ids(settings.labels, settings.relations)
         self.model.prepare_labels(settings.labels)  # bi-encoders: the label vectors, once for the whole corpus
         self.store = Store(output_uri)
         self.model_lock = threading.Lock()
@@ -318,24 +330,25 @@ class ScoreChunks:
         info = {name: chunk[name][0].as_py() for name in ("shard", "source", "chunk", "last")}
         seconds = json.loads(chunk["seconds"][0].as_py())
         errors = chunk["errors"][0].as_py()
-        mentions, words = self.mentions(chunk["documents"].combine_chunks().flatten(), seconds)
+        mentions, relations, words = self.mentions(chunk["documents"].combine_chunks().flatten(), seconds)
         tick = time.perf_counter()
         errors = pa.Table.from_pylist([{"source": info["source"], **e} for e in errors], schema=ERROR_SCHEMA)
         folder, suffix = f"_tmp/{info['shard']}", f"{info['chunk']:06d}.parquet"
-        for kind, table in (("mentions", mentions), ("errors", errors)):
+        for kind, table in (("mentions", mentions), ("relations", relations), ("errors", errors)):
             if table.num_rows:
                 self.store.write_parquet(f"{folder}/{kind}-{suffix}", table.replace_schema_metadata(self.settings.metadata()))
         lap(seconds, "write", tick)
         return {
             **info, "documents": len(chunk["documents"][0]) + len(errors), "failed": len(errors),
-            "mentions": mentions.num_rows, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
+            "mentions": mentions.num_rows, "relations": relations.num_rows, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
             "actor_forward": self.forward_seconds, "actor_elapsed": time.perf_counter() - self.started,
             "actor_label_encoder_runs": self.model.label_encoder_runs,
             "damaged": any(reason.startswith(corpus.DAMAGED) for reason in errors["reason"].to_pylist()),
         }
 
-    def mentions(self, documents: pa.StructArray, seconds: dict[str, float]) -> tuple[pa.Table, int]:
-        """Entity mentions of the chunk's documents, exactly as ``GLiNER.predict`` finds them; and their words."""
+    def mentions(self, documents: pa.StructArray, seconds: dict[str, float]) -> tuple[pa.Table, pa.Table, int]:
+        """Entity mentions of the chunk's documents, exactly as ``GLiNER.predict`` finds them, their relations (as
+        ``predict_relations`` finds them; none unless ``--relations``), and their words."""
         tick = time.perf_counter()
         docs = pa.RecordBatch.from_struct_array(documents)
         tokens, token_bounds = _flat(docs["tokens"])
@@ -351,37 +364,57 @@ class ScoreChunks:
         for d in range(len(docs)):
             text = TokenizedText(tokens[token_bounds[d] : token_bounds[d + 1]], offsets[offset_bounds[d] : offset_bounds[d + 1]])
             doc_windows = [Window(*w) for w in windows[window_bounds[d] : window_bounds[d + 1]]]
-            rows += window_rows(d, text, doc_windows, labels, self.prompt)
+            rows += window_rows(d, text, doc_windows, labels, self.prompt, self.settings.relations)
         tick = lap(seconds, "unpack", tick)
+        settings = self.settings
         with self.model_lock:
             forward_before = seconds.get("forward", 0.0)
-            scored = self.model.score_rows(rows, self.settings.threshold, self.batch_size, seconds)
+            if settings.relations:
+                scored, scored_pairs = self.model.score_relation_rows(
+                    rows, settings.threshold, relation_threshold=settings.relation_threshold,
+                    batch_size=self.batch_size, seconds=seconds)
+            else:
+                scored, scored_pairs = self.model.score_rows(rows, settings.threshold, self.batch_size, seconds), []
             self.forward_seconds += seconds.get("forward", 0.0) - forward_before
         tick = time.perf_counter()
         found: list[list] = [[] for _ in range(len(docs))]
         for row, spans in zip(rows, scored):
             found[row.text_index].extend(spans)
-        doc_index, first_word, last_word, kinds, scores = [], [], [], [], []
+        pairs: list[list] = [[] for _ in range(len(docs))]
+        for row, row_pairs in zip(rows, scored_pairs):
+            pairs[row.text_index].extend(row_pairs)
+        kept, relations = [], []  # (document, Span) and (document, Relation)
         for d, candidates in enumerate(found):
-            for span in greedy_decode(candidates, flat_ner=self.settings.flat_ner, multi_label=self.settings.multi_label):
-                doc_index.append(d)
-                first_word.append(span.start)
-                last_word.append(span.end)
-                kinds.append(span.label)
-                scores.append(span.score)
-        doc_index = np.array(doc_index, dtype=np.int64)
-        starts = word_starts[word_bounds[doc_index] + np.array(first_word, dtype=np.int64)].tolist()
-        ends = word_ends[word_bounds[doc_index] + np.array(last_word, dtype=np.int64)].tolist()
+            spans = greedy_decode(candidates, flat_ner=settings.flat_ner, multi_label=settings.multi_label)
+            kept += [(d, span) for span in spans]
+            if pairs[d]:
+                relations += [(d, relation) for relation in decode_relations(pairs[d], spans)]
         texts = docs["text"].to_pylist()
-        doc_ids = docs["doc_id"].take(pa.array(doc_index))
-        mentions = pa.table(
-            {"doc_id": doc_ids, "start": pa.array(starts, pa.int64()), "end": pa.array(ends, pa.int64()),
-             "span": [texts[d][a:b] for d, a, b in zip(doc_index.tolist(), starts, ends)],
-             "label": pa.array(kinds, pa.string()), "score": pa.array(scores, pa.float32())},
-            schema=MENTION_SCHEMA,
+
+        def located(prefix: str, found: list[tuple[int, Span]]) -> dict[str, Any]:
+            """Columns doc ... score of decoded spans: word indices to character offsets, the text they cover."""
+            doc_index = np.array([d for d, _ in found], dtype=np.int64)
+            first = word_bounds[doc_index] + np.array([s.start for _, s in found], dtype=np.int64)
+            last = word_bounds[doc_index] + np.array([s.end for _, s in found], dtype=np.int64)
+            starts, ends = word_starts[first].tolist(), word_ends[last].tolist()
+            return {f"{prefix}start": pa.array(starts, pa.int64()), f"{prefix}end": pa.array(ends, pa.int64()),
+                    f"{prefix}span": [texts[d][a:b] for d, a, b in zip(doc_index.tolist(), starts, ends)],
+                    f"{prefix}label": pa.array([s.label for _, s in found], pa.string())}
+
+        def doc_ids(found: list) -> pa.Array:
+            return docs["doc_id"].take(pa.array([d for d, _ in found], pa.int64()))
+
+        mentions = pa.table({"doc_id": doc_ids(kept), **located("", kept),
+                             "score": pa.array([s.score for _, s in kept], pa.float32())}, schema=MENTION_SCHEMA)
+        relation_table = pa.table(
+            {"doc_id": doc_ids(relations), **located("head_", [(d, r.head) for d, r in relations]),
+             **located("tail_", [(d, r.tail) for d, r in relations]),
+             "relation": pa.array([r.relation for _, r in relations], pa.string()),
+             "score": pa.array([r.score for _, r in relations], pa.float32())},
+            schema=RELATION_SCHEMA,
         )
         lap(seconds, "decode", tick)
-        return mentions, len(word_starts)
+        return mentions, relation_table, len(word_starts)
 
 
 def _flat(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
@@ -404,13 +437,14 @@ def extract(
     """Extract the mentions of every document under ``input_uri`` into ``output_uri``; returns ``_SUCCESS``'s
     content. Everything that can be checked without Ray is checked first."""
     started = time.time()
-    settings = Settings(**{**asdict(settings), "labels": tuple(clean_labels(list(settings.labels)))})
+    settings = Settings(**{**asdict(settings), "labels": tuple(clean_labels(list(settings.labels))),
+                           "relations": clean_relations(list(settings.relations))})
     check_arguments(settings, scale)
     store = Store(output_uri)
     shards = corpus.list_shards(input_uri, input_format, storage.display(store.fs, store.root), settings.split_bytes)
     store.check_reachable()
     if overwrite:
-        for name in ("_SUCCESS", "_progress", "_tmp", "mentions", "errors"):
+        for name in ("_SUCCESS", "_progress", "_tmp", *OUTPUT_FOLDERS):
             store.delete(name)
     _claim(store, settings)
     done = _finished_shards(store, shards)
@@ -423,7 +457,8 @@ def extract(
         done.update(published)
     else:
         statistics = {}
-    totals = {key: sum(marker[key] for marker in done.values()) for key in ("documents", "failed", "mentions")}
+    totals = {key: sum(marker.get(key, 0) for marker in done.values())
+              for key in ("documents", "failed", "mentions", "relations")}
     elapsed = time.time() - started
     processed = sum(done[shard_key(s)]["documents"] for s in pending)
     success = {
@@ -431,13 +466,15 @@ def extract(
         "documents_processed": processed,
         "damaged_shards": sorted(marker["source"] for marker in done.values() if marker.get("damaged")),
         "model": settings.model, "labels": list(settings.labels), "threshold": settings.threshold,
-        "flat_ner": settings.flat_ner, "multi_label": settings.multi_label,
+        "flat_ner": settings.flat_ner, "multi_label": settings.multi_label, "relation_types": list(settings.relations),
         "elapsed_seconds": round(elapsed, 3), "documents_per_second": round(processed / elapsed, 3),
         "precision": settings.precision, **statistics,
     }
     if statistics:
         success["words_per_second"] = round(statistics["words"] / elapsed, 1)
-    for folder, schema in (("mentions", MENTION_SCHEMA), ("errors", ERROR_SCHEMA)):
+    tables = {"mentions": MENTION_SCHEMA, "errors": ERROR_SCHEMA, "relations": RELATION_SCHEMA}
+    for folder in OUTPUT_FOLDERS if settings.relations else ("mentions", "errors"):
+        schema = tables[folder]
         if not store.files(folder):  # nothing found: an empty table still reads as one (SQL globs need a file)
             store.write_parquet(f"{folder}/empty.parquet", schema.empty_table().replace_schema_metadata(settings.metadata()))
     store.write_json("_SUCCESS", success)
@@ -461,8 +498,13 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
         raise ValueError(f"--max-chars must be at least 1, got {settings.max_chars}")
     if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
         raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {scale.actors}")
-    tokenizer, _ = _prompt_tokenizer(settings.model)
-    tokenizer.text_token_budget(settings.labels)  # raises when the labels leave no room for text
+    if settings.relation_threshold is not None and not 0.0 < settings.relation_threshold < 1.0:
+        raise ValueError(f"--relation-threshold must lie strictly between 0 and 1, got {settings.relation_threshold}")
+    tokenizer, config = _prompt_tokenizer(settings.model)
+    if settings.relations and config.relations_layer is None:
+        raise ValueError(f"--relations needs a relation extraction (relex) checkpoint; {settings.model} extracts "
+                         f"entities only: leave --relations out, or pass a relex --model")
+    tokenizer.text_token_budget(settings.labels, settings.relations)  # raises when the prompt leaves no room for text
 
 
 def _claim(store: Store, settings: Settings) -> None:
@@ -510,7 +552,7 @@ def _clear_partial_outputs(store: Store, keys: set[str]) -> None:
     """Delete what an interrupted run left of the shards about to be processed."""
     for key in keys:
         store.delete(f"_tmp/{key}")
-    for folder in ("mentions", "errors"):
+    for folder in OUTPUT_FOLDERS:
         for name in store.files(folder):
             if name.split("-", 1)[0] in keys:
                 store.delete(f"{folder}/{name}")
@@ -671,7 +713,7 @@ def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
     moved = []
     marker = {
         "source": shard.source, "size": shard.size, "mtime_ns": shard.mtime_ns, "chunks": len(chunks),
-        **{field: sum(c[field] for c in chunks) for field in ("documents", "failed", "mentions")},
+        **{field: sum(c[field] for c in chunks) for field in ("documents", "failed", "mentions", "relations")},
         "damaged": any(c.get("damaged") for c in chunks),
     }
     try:
@@ -703,6 +745,9 @@ def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
     nesting.add_argument("--flat", dest="flat_ner", action="store_true", default=True, help="no overlapping mentions (default)")
     nesting.add_argument("--nested", dest="flat_ner", action="store_false", help="allow fully nested mentions")
     parser.add_argument("--multi-label", action="store_true", help="allow one span to carry several types")
+    parser.add_argument("--relations", help='relation types, comma-separated: "works for,located in" (relex models; '
+                        'writes relations/ beside mentions/)')
+    parser.add_argument("--relation-threshold", type=float, help="keep relations scoring above this (default: --threshold)")
     parser.add_argument("--output", required=True, help="output directory, local or s3://")
     parser.add_argument("--overwrite", action="store_true", help="delete earlier results in --output and start again")
     parser.add_argument("--max-chars", type=int, help="send documents longer than this to errors/ (default: no cap)")
@@ -751,8 +796,9 @@ def run_extract(args: argparse.Namespace) -> None:
     settings = Settings(
         model=model, labels=tuple(labels_from_args(args)), threshold=args.threshold, flat_ner=args.flat_ner,
         multi_label=args.multi_label, id_field=args.id_field, text_field=args.text_field, max_chars=args.max_chars,
-        split_bytes=args.split_size,
-        precision=args.precision,
+        split_bytes=args.split_size, precision=args.precision,
+        relations=tuple(part.strip() for part in (args.relations or "").split(",") if part.strip()),
+        relation_threshold=args.relation_threshold,
     )
     scale = Scale(
         actors=args.actors, num_gpus_per_actor=args.num_gpus_per_actor, cpus_per_actor=args.cpus_per_actor,
