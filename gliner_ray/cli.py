@@ -75,6 +75,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--nested", action="store_true", help="allow fully nested entities")
     parser.add_argument("--multi-label", action="store_true", help="allow one span to carry several types")
+    parser.add_argument("--relations", help='relation types, comma-separated: "works for,located in" (relex models)')
     add_precision_argument(parser)
 
 
@@ -85,9 +86,17 @@ def run_predict(args: argparse.Namespace) -> None:
 
     texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
     model = GLiNER.from_pretrained(args.model, dtype=args.precision)
-    predictions = model.predict(
-        texts, labels_from_args(args), threshold=args.threshold, flat_ner=not args.nested, multi_label=args.multi_label
-    )
+    options = dict(threshold=args.threshold, flat_ner=not args.nested, multi_label=args.multi_label)
+    relations = [part.strip() for part in (args.relations or "").split(",") if part.strip()]
+    if relations:
+        if not hasattr(model, "predict_relations"):
+            raise ValueError(f"--relations needs a relation extraction (relex) checkpoint; {args.model} extracts "
+                             f"entities only")
+        predictions, found = model.predict_relations(texts, labels_from_args(args), relations, **options)
+        for text, entities, text_relations in zip(texts, predictions, found):
+            print(json.dumps({"text": text, "entities": entities, "relations": text_relations}, ensure_ascii=False))
+        return
+    predictions = model.predict(texts, labels_from_args(args), **options)
     for text, entities in zip(texts, predictions):
         print(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))
 

@@ -77,10 +77,11 @@ class GLiNER:
         span_mode: str = "markerV0",
         max_len: int = 384,
         device: str | torch.device | None = None,
+        num_rnn_layers: int = 1,
     ) -> "GLiNER":
         """A fresh GLiNER on a pretrained encoder (for training): new span, type and LSTM layers.
 
-        ``hidden_size`` defaults to the encoder's width (no projection layer).
+        ``hidden_size`` defaults to the encoder's width (no projection layer); ``num_rnn_layers=0``: no BiLSTM.
         """
         encoder = AutoModel.from_pretrained(encoder_name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(encoder_name_or_path)
@@ -91,6 +92,7 @@ class GLiNER:
             span_mode=span_mode,
             dropout=dropout,
             max_len=max_len,
+            num_rnn_layers=num_rnn_layers,
         )
         config.check_supported()
         tokenizer.add_tokens([*checkpoint.ADDED_TOKENS, config.ent_token, config.sep_token], special_tokens=True)

@@ -138,3 +138,16 @@ def test_relation_types_for_a_model_without_relations_are_a_clear_error(tiny_gli
     assert not hasattr(tiny, "predict_relations")
     with pytest.raises(ValueError, match="relex"):
         tiny.prompt_tokenizer.prompt_token_ids(["person"], ["works for"])
+
+
+def test_the_predict_command_prints_relations_and_refuses_them_for_entity_only_models(relex_dirs, tiny_gliner_dir,
+                                                                                       capsys):
+    from gliner_ray.cli import main
+
+    assert main(["predict", "--model", str(relex_dirs["none"]), "--labels", ",".join(LABELS),
+                 "--relations", ",".join(RELATIONS), TEXTS[0]]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = GLiNER.from_pretrained(relex_dirs["none"], device="cpu").predict_relations(TEXTS[0], LABELS, RELATIONS)
+    assert (printed["entities"], printed["relations"]) == (expected[0][0], expected[1][0]) and printed["relations"]
+    assert main(["predict", "--model", tiny_gliner_dir, "--labels", "person", "--relations", "works for", "Ada"]) != 0
+    assert "--relations needs a relation extraction" in capsys.readouterr().err
