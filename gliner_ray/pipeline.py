@@ -62,7 +62,7 @@ from .decode import greedy_decode
 from .encoding import TokenizedText, window_rows
 from .gliner import GLiNER, lap
 from .precision import PRECISIONS
-from .text import Window, clean_labels, plan_windows, sentence_ends, word_splitter
+from .text import Window, clean_labels, plan_windows, sentence_ends, split_in_pieces, word_splitter
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +73,20 @@ MENTION_SCHEMA = pa.schema(
 ERROR_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 # One planned document inside a chunk row: its words' character offsets, its sub-tokens flat (word i is
 # tokens[token_offsets[i]:token_offsets[i + 1]]) and its model windows. Built from numpy arrays, read back as them.
+# A document over LONG_DOCUMENT_CHARS characters travels as text alone (``sliced``): the model actor plans and
+# scores it in slices of about SLICE_WORDS words, so the actor's memory does not grow with a document's length.
 WINDOW_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("own_start", pa.int32()), ("own_end", pa.int32())])
 DOCUMENT_TYPE = pa.struct(
     [("doc_id", pa.string()), ("text", pa.string()), ("word_starts", pa.list_(pa.int32())),
      ("word_ends", pa.list_(pa.int32())), ("tokens", pa.list_(pa.int32())), ("token_offsets", pa.list_(pa.int32())),
-     ("windows", pa.list_(WINDOW_TYPE))]
+     ("windows", pa.list_(WINDOW_TYPE)), ("sliced", pa.bool_())]
 )
 CPU_STAGES = ("read", "split", "tokenize", "plan", "arrow")
 MODEL_STAGES = ("unpack", "collate", "forward", "candidates", "decode", "write")
 CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 CHUNK_MAX_CHARS = 1 << 22  # a chunk also ends once its documents hold this many characters
+LONG_DOCUMENT_CHARS = 1 << 20
+SLICE_WORDS = 1 << 14  # words planned and scored at once in a long document (about 45 windows)
 # Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
 # whole shard before the model saw its first chunk. Blocks about one chunk large keep the stream streaming.
 BLOCK_BYTES = 1 << 20
@@ -224,9 +228,10 @@ def _cut(records: Iterator[Record], chunk_size: int) -> Iterator[tuple[int, list
 
 def plan_chunk(
     key: str, source: str, index: int, last: bool, records: list[Record], settings: Settings,
-    seconds: dict[str, float] | None = None,
+    seconds: dict[str, float] | None = None, long_chars: int = LONG_DOCUMENT_CHARS,
 ) -> pa.Table:
-    """One chunk row: each document split into words, tokenized and cut into model windows, as flat Arrow arrays.
+    """One chunk row: each document split into words, tokenized and cut into model windows, as flat Arrow arrays;
+    a document over ``long_chars`` characters is left to the model actor to plan in slices (``sliced``).
     ``seconds`` accumulates the time per stage (split, tokenize, plan, arrow); it travels in the row."""
     seconds = {} if seconds is None else seconds
     tokenizer, config = _prompt_tokenizer(settings.model)
@@ -236,6 +241,12 @@ def plan_chunk(
     documents = [r for r in records if r.error is None]
     columns: dict[str, list] = defaultdict(list)  # per document: numpy arrays, concatenated below
     for record in documents:
+        columns["sliced"].append(len(record.text) > long_chars)
+        if columns["sliced"][-1]:
+            for name in ("word_starts", "word_ends", "tokens", "token_offsets"):
+                columns[name].append(np.zeros(0, np.int32))
+            columns["windows"].append([])
+            continue
         tick = time.perf_counter()
         words = split_words(record.text)
         tick = lap(seconds, "split", tick)
@@ -254,6 +265,7 @@ def plan_chunk(
         "text": pa.array([r.text for r in documents], pa.string()),
         **{name: _list_array(columns[name], pa.int32()) for name in ("word_starts", "word_ends", "tokens", "token_offsets")},
         "windows": _windows_array(columns["windows"]),
+        "sliced": pa.array(columns["sliced"], pa.bool_()),
     }
     document_array = pa.StructArray.from_arrays(list(fields.values()), fields=list(DOCUMENT_TYPE))
     errors = [{"row": r.row, "doc_id": r.doc_id, "reason": r.error} for r in records if r.error is not None]
@@ -293,12 +305,13 @@ class ScoreChunks:
     for its forward passes the other unpacks its chunk, decodes and writes, and the model never waits on them.
     ``model_busy`` is the share of the actor's time spent inside forward passes."""
 
-    def __init__(self, settings: Settings, output_uri: str, batch_size: int, threads: int):
+    def __init__(self, settings: Settings, output_uri: str, batch_size: int, threads: int, slice_words: int = SLICE_WORDS):
         import torch
 
         torch.set_num_threads(threads)
         self.settings = settings
         self.batch_size = batch_size
+        self.slice_words = slice_words
         self.model = GLiNER.from_pretrained(settings.model, dtype=settings.precision)
         self.prompt = self.model.prompt_tokenizer.prompt_token_ids(settings.labels)
         self.model.prepare_labels(settings.labels)  # bi-encoders: the label vectors, once for the whole corpus
@@ -353,35 +366,68 @@ class ScoreChunks:
             doc_windows = [Window(*w) for w in windows[window_bounds[d] : window_bounds[d + 1]]]
             rows += window_rows(d, text, doc_windows, labels, self.prompt)
         tick = lap(seconds, "unpack", tick)
-        with self.model_lock:
-            forward_before = seconds.get("forward", 0.0)
-            scored = self.model.score_rows(rows, self.settings.threshold, self.batch_size, seconds)
-            self.forward_seconds += seconds.get("forward", 0.0) - forward_before
+        scored = self._score(rows, seconds)
         tick = time.perf_counter()
         found: list[list] = [[] for _ in range(len(docs))]
         for row, spans in zip(rows, scored):
             found[row.text_index].extend(spans)
-        doc_index, first_word, last_word, kinds, scores = [], [], [], [], []
+        texts = docs["text"].to_pylist()
+        sliced = docs["sliced"].to_pylist()
+        # Per document: the character offsets of each word's start and end (of the candidates' words, if sliced).
+        char_offsets: list[tuple] = [({}, {}) if sliced[d] else
+                                     (word_starts[word_bounds[d] : word_bounds[d + 1]], word_ends[word_bounds[d] : word_bounds[d + 1]])
+                                     for d in range(len(docs))]
+        words = len(word_starts)
+        for d in np.flatnonzero(sliced).tolist():
+            tick = lap(seconds, "decode", tick)
+            words += self._score_slices(d, texts[d], found[d], char_offsets[d], seconds)
+            tick = time.perf_counter()
+        doc_index, starts, ends, kinds, scores = [], [], [], [], []
         for d, candidates in enumerate(found):
+            first_chars, last_chars = char_offsets[d]
             for span in greedy_decode(candidates, flat_ner=self.settings.flat_ner, multi_label=self.settings.multi_label):
                 doc_index.append(d)
-                first_word.append(span.start)
-                last_word.append(span.end)
+                starts.append(int(first_chars[span.start]))
+                ends.append(int(last_chars[span.end]))
                 kinds.append(span.label)
                 scores.append(span.score)
-        doc_index = np.array(doc_index, dtype=np.int64)
-        starts = word_starts[word_bounds[doc_index] + np.array(first_word, dtype=np.int64)].tolist()
-        ends = word_ends[word_bounds[doc_index] + np.array(last_word, dtype=np.int64)].tolist()
-        texts = docs["text"].to_pylist()
-        doc_ids = docs["doc_id"].take(pa.array(doc_index))
+        doc_ids = docs["doc_id"].take(pa.array(doc_index, pa.int64()))
         mentions = pa.table(
             {"doc_id": doc_ids, "start": pa.array(starts, pa.int64()), "end": pa.array(ends, pa.int64()),
-             "span": [texts[d][a:b] for d, a, b in zip(doc_index.tolist(), starts, ends)],
+             "span": [texts[d][a:b] for d, a, b in zip(doc_index, starts, ends)],
              "label": pa.array(kinds, pa.string()), "score": pa.array(scores, pa.float32())},
             schema=MENTION_SCHEMA,
         )
         lap(seconds, "decode", tick)
-        return mentions, len(word_starts)
+        return mentions, words
+
+    def _score(self, rows: list, seconds: dict[str, float]) -> list[list]:
+        """The candidates of each row, holding the model (and counting its busy time)."""
+        with self.model_lock:
+            forward_before = seconds.get("forward", 0.0)
+            scored = self.model.score_rows(rows, self.settings.threshold, self.batch_size, seconds)
+            self.forward_seconds += seconds.get("forward", 0.0) - forward_before
+        return scored
+
+    def _score_slices(self, d: int, text: str, found: list, char_offsets: tuple[dict, dict], seconds: dict[str, float]) -> int:
+        """Score a long document slice by slice (``PromptTokenizer.plan_slices``): the candidates, exactly those of
+        the whole document, join ``found``, and the character offsets of their first and last words join
+        ``char_offsets``, so decoding runs over the whole document as for any other. Returns its words."""
+        tokenizer, config, labels = self.model.prompt_tokenizer, self.model.config, self.settings.labels
+        # Pieces of as many characters as a slice has words: a slice gathers a few.
+        pieces = split_in_pieces(self.model.split_words, text, self.slice_words)
+        first_chars, last_chars = char_offsets
+        words, tick = 0, time.perf_counter()
+        for part in tokenizer.plan_slices(pieces, labels, config.max_len, config.max_width, self.slice_words):
+            rows = window_rows(d, part.text, part.windows, labels, self.prompt, part.first_word)
+            lap(seconds, "plan", tick)
+            for spans in self._score(rows, seconds):
+                for span in spans:
+                    first_chars[span.start] = part.word_starts[span.start - part.first_word]
+                    last_chars[span.end] = part.word_ends[span.end - part.first_word]
+                found.extend(spans)
+            words, tick = part.first_word + len(part.word_starts), time.perf_counter()
+        return words
 
 
 def _flat(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
