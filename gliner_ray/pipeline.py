@@ -378,10 +378,10 @@ class ScoreChunks:
                                      (word_starts[word_bounds[d] : word_bounds[d + 1]], word_ends[word_bounds[d] : word_bounds[d + 1]])
                                      for d in range(len(docs))]
         words = len(word_starts)
-        for d in np.flatnonzero(sliced).tolist():
-            tick = lap(seconds, "decode", tick)
+        tick = lap(seconds, "decode", tick)
+        for d in [d for d, long in enumerate(sliced) if long]:
             words += self._score_slices(d, texts[d], found[d], char_offsets[d], seconds)
-            tick = time.perf_counter()
+        tick = time.perf_counter()
         doc_index, starts, ends, kinds, scores = [], [], [], [], []
         for d, candidates in enumerate(found):
             first_chars, last_chars = char_offsets[d]

@@ -383,9 +383,14 @@ def test_a_long_document_scored_in_slices_gives_the_mentions_of_scoring_it_whole
     tokenizer, config = actor.model.prompt_tokenizer, actor.model.config
     pieces = list(split_in_pieces(split_words, long_text, 400))
     assert len(pieces) > 50 and [w for p in pieces for w in p.words] == split_words(long_text).words
-    slices = list(tokenizer.plan_slices(pieces, LABELS, config.max_len, config.max_width, 400))
-    _, whole = tokenizer.plan(split_words(long_text).words, LABELS, config.max_len, config.max_width)
-    assert len(slices) > 5 and [w for s in slices for w in s.windows] == whole
+    whole_text, whole = tokenizer.plan(split_words(long_text).words, LABELS, config.max_len, config.max_width)
+    for context_free in (False, True):  # False: the path of tokenizers that mark a text's first word
+        tokenizer.context_free = context_free
+        slices = list(tokenizer.plan_slices(pieces, LABELS, config.max_len, config.max_width, 400))
+        assert len(slices) > 5 and [w for s in slices for w in s.windows] == whole
+        for s in slices:
+            first, stop = whole_text.offsets[s.first_word], whole_text.offsets[s.first_word + len(s.word_starts)]
+            assert s.text.tokens.tolist() == whole_text.tokens[first:stop].tolist()
 
     def mentions(long_chars: int) -> tuple[list[dict], int]:
         chunk = plan_chunk("k", "src", 0, True, records, run, long_chars=long_chars)
