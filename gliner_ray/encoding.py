@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
-from .text import Window, build_prompt, plan_windows, sentence_ends
+from .text import Window, Words, build_prompt, plan_windows, sentence_ends
 
 if TYPE_CHECKING:
     from .model import GLiNERConfig
@@ -78,6 +78,17 @@ class TokenizedText(NamedTuple):
 
     tokens: np.ndarray  # (T,) int32
     offsets: np.ndarray  # (words + 1,) int64
+
+
+class Slice(NamedTuple):
+    """Part of a long text planned on its own: its words from ``first_word`` on, their character offsets and
+    sub-tokens, and the windows (in the whole text's word indices) that this slice scores."""
+
+    first_word: int
+    word_starts: list[int]  # character offset of each word of the slice
+    word_ends: list[int]
+    text: TokenizedText  # the slice's words only: word first_word + i is text's word i
+    windows: list[Window]
 
 
 class PromptTokenizer:
@@ -191,6 +202,53 @@ class PromptTokenizer:
         windows = plan_windows(np.diff(text.offsets).tolist(), max_words, budget, 2 * max_width, sentence_ends(words))
         return text, windows
 
+    def plan_slices(self, pieces: Iterable[Words], labels: Sequence[str], max_words: int, max_width: int,
+                    slice_words: int, relations: Sequence[str] = ()) -> Iterator[Slice]:
+        """``plan`` for a long text given as consecutive pieces of words, one slice of about ``slice_words`` words
+        at a time, so that memory holds one slice, never the whole text: the windows are exactly ``plan``'s.
+
+        Each slice is planned with ``plan_windows`` from a window start on. Only its last window can differ from
+        the whole text's (it was cut short by the slice's end): it is dropped and starts the next slice, and the
+        ownership at the seam is the one ``plan_windows`` gives between neighbours."""
+        budget, overlap = self.text_token_budget(labels, relations), 2 * max_width
+        slice_words = max(slice_words, max_words + 1)  # room for a whole window and the start of the next
+        pieces = iter(pieces)
+        words: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        first, previous_end, context, done = 0, None, None, False
+        while True:
+            while not done and len(words) < slice_words:
+                piece = next(pieces, None)
+                done = piece is None
+                if piece is not None:
+                    words += piece.words
+                    starts += piece.starts
+                    ends += piece.ends
+            if not words:
+                return
+            text = self._tokenize_after(context, words)
+            windows = plan_windows(np.diff(text.offsets).tolist(), max_words, budget, overlap, sentence_ends(words))
+            cut = None
+            if not done:
+                cut = windows.pop().start  # reached the slice's end, so maybe not the whole text's window
+            windows = [Window(w.start + first, w.end + first, w.own_start + first, w.own_end + first) for w in windows]
+            if previous_end is not None:
+                windows[0] = windows[0]._replace(own_start=(windows[0].start + previous_end) // 2)
+            yield Slice(first, starts, ends, text, windows)
+            if cut is None:
+                return
+            previous_end, context = windows[-1].end, words[cut - 1]
+            words, starts, ends, first = words[cut:], starts[cut:], ends[cut:], first + cut
+
+    def _tokenize_after(self, context: str | None, words: list[str]) -> TokenizedText:
+        """``tokenize(words)``, as the words tokenize after ``context`` (the word before them) in the whole text:
+        the same for a context-free tokenizer; others differ on a text's first word, so they see one more."""
+        if context is None or self.context_free:
+            return self.tokenize(words)
+        text = self.tokenize([context, *words])
+        return TokenizedText(text.tokens[text.offsets[1] :], text.offsets[1:] - text.offsets[1])
+
     def rows(self, text_index: int, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int,
              relations: Sequence[str] = ()) -> list[Row]:
         """The model rows of a pre-split text (see ``plan``)."""
@@ -237,13 +295,15 @@ class PromptTokenizer:
 
 
 def window_rows(text_index: int, text: TokenizedText, windows: Sequence[Window], labels: tuple[str, ...],
-                prompt: list[list[int]], relations: tuple[str, ...] = ()) -> list[Row]:
-    """One model row per window of a tokenized text: slices of its flat tokens, no copies."""
+                prompt: list[list[int]], relations: tuple[str, ...] = (), first_word: int = 0) -> list[Row]:
+    """One model row per window of a tokenized text: slices of its flat tokens, no copies. ``first_word``: the
+    text's first word is that word of the windows' text (a ``Slice``)."""
     rows = []
     for w in windows:
-        first = text.offsets[w.start]
-        rows.append(Row(text_index, w, labels, prompt, text.tokens[first : text.offsets[w.end]],
-                        text.offsets[w.start : w.end] - first, relations))
+        start, end = w.start - first_word, w.end - first_word
+        first = text.offsets[start]
+        rows.append(Row(text_index, w, labels, prompt, text.tokens[first : text.offsets[end]],
+                        text.offsets[start:end] - first, relations))
     return rows
 
 

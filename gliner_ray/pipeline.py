@@ -63,7 +63,7 @@ from .encoding import TokenizedText, window_rows
 from .gliner import GLiNER, lap
 from .precision import PRECISIONS
 from .models.relex import clean_relations
-from .text import Window, clean_labels, plan_windows, sentence_ends, word_splitter
+from .text import Window, clean_labels, plan_windows, sentence_ends, split_in_pieces, word_splitter
 
 logger = logging.getLogger(__name__)
 
@@ -80,17 +80,21 @@ RELATION_SCHEMA = pa.schema(
 ERROR_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 # One planned document inside a chunk row: its words' character offsets, its sub-tokens flat (word i is
 # tokens[token_offsets[i]:token_offsets[i + 1]]) and its model windows. Built from numpy arrays, read back as them.
+# A document over LONG_DOCUMENT_CHARS characters travels as text alone (``sliced``): the model actor plans and
+# scores it in slices of about SLICE_WORDS words, so the actor's memory does not grow with a document's length.
 WINDOW_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("own_start", pa.int32()), ("own_end", pa.int32())])
 DOCUMENT_TYPE = pa.struct(
     [("doc_id", pa.string()), ("text", pa.string()), ("word_starts", pa.list_(pa.int32())),
      ("word_ends", pa.list_(pa.int32())), ("tokens", pa.list_(pa.int32())), ("token_offsets", pa.list_(pa.int32())),
-     ("windows", pa.list_(WINDOW_TYPE))]
+     ("windows", pa.list_(WINDOW_TYPE)), ("sliced", pa.bool_())]
 )
 OUTPUT_FOLDERS = ("mentions", "relations", "errors")  # published tables, one file per shard and chunk
 CPU_STAGES = ("read", "split", "tokenize", "plan", "arrow")
 MODEL_STAGES = ("unpack", "collate", "forward", "candidates", "decode", "write")
 CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 CHUNK_MAX_CHARS = 1 << 22  # a chunk also ends once its documents hold this many characters
+LONG_DOCUMENT_CHARS = 1 << 20
+SLICE_WORDS = 1 << 14  # words planned and scored at once in a long document (about 45 windows)
 # Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
 # whole shard before the model saw its first chunk. Blocks about one chunk large keep the stream streaming.
 BLOCK_BYTES = 1 << 20
@@ -236,9 +240,10 @@ def _cut(records: Iterator[Record], chunk_size: int) -> Iterator[tuple[int, list
 
 def plan_chunk(
     key: str, source: str, index: int, last: bool, records: list[Record], settings: Settings,
-    seconds: dict[str, float] | None = None,
+    seconds: dict[str, float] | None = None, long_chars: int = LONG_DOCUMENT_CHARS,
 ) -> pa.Table:
-    """One chunk row: each document split into words, tokenized and cut into model windows, as flat Arrow arrays.
+    """One chunk row: each document split into words, tokenized and cut into model windows, as flat Arrow arrays;
+    a document over ``long_chars`` characters is left to the model actor to plan in slices (``sliced``).
     ``seconds`` accumulates the time per stage (split, tokenize, plan, arrow); it travels in the row."""
     seconds = {} if seconds is None else seconds
     tokenizer, config = _prompt_tokenizer(settings.model)
@@ -248,6 +253,12 @@ def plan_chunk(
     documents = [r for r in records if r.error is None]
     columns: dict[str, list] = defaultdict(list)  # per document: numpy arrays, concatenated below
     for record in documents:
+        columns["sliced"].append(len(record.text) > long_chars)
+        if columns["sliced"][-1]:
+            for name in ("word_starts", "word_ends", "tokens", "token_offsets"):
+                columns[name].append(np.zeros(0, np.int32))
+            columns["windows"].append([])
+            continue
         tick = time.perf_counter()
         words = split_words(record.text)
         tick = lap(seconds, "split", tick)
@@ -266,6 +277,7 @@ def plan_chunk(
         "text": pa.array([r.text for r in documents], pa.string()),
         **{name: _list_array(columns[name], pa.int32()) for name in ("word_starts", "word_ends", "tokens", "token_offsets")},
         "windows": _windows_array(columns["windows"]),
+        "sliced": pa.array(columns["sliced"], pa.bool_()),
     }
     document_array = pa.StructArray.from_arrays(list(fields.values()), fields=list(DOCUMENT_TYPE))
     errors = [{"row": r.row, "doc_id": r.doc_id, "reason": r.error} for r in records if r.error is not None]
@@ -305,12 +317,13 @@ class ScoreChunks:
     for its forward passes the other unpacks its chunk, decodes and writes, and the model never waits on them.
     ``model_busy`` is the share of the actor's time spent inside forward passes."""
 
-    def __init__(self, settings: Settings, output_uri: str, batch_size: int, threads: int):
+    def __init__(self, settings: Settings, output_uri: str, batch_size: int, threads: int, slice_words: int = SLICE_WORDS):
         import torch
 
         torch.set_num_threads(threads)
         self.settings = settings
         self.batch_size = batch_size
+        self.slice_words = slice_words
         self.model = GLiNER.from_pretrained(settings.model, dtype=settings.precision)
         self.prompt = self.model.prompt_tokenizer.prompt_token_ids(settings.labels, settings.relations)
         self.model.prepare_labels(settings.labels)  # bi-encoders: the label vectors, once for the whole corpus
@@ -366,46 +379,44 @@ class ScoreChunks:
             doc_windows = [Window(*w) for w in windows[window_bounds[d] : window_bounds[d + 1]]]
             rows += window_rows(d, text, doc_windows, labels, self.prompt, self.settings.relations)
         tick = lap(seconds, "unpack", tick)
-        settings = self.settings
-        with self.model_lock:
-            forward_before = seconds.get("forward", 0.0)
-            if settings.relations:
-                scored, scored_pairs = self.model.score_relation_rows(
-                    rows, settings.threshold, relation_threshold=settings.relation_threshold,
-                    batch_size=self.batch_size, seconds=seconds)
-            else:
-                scored, scored_pairs = self.model.score_rows(rows, settings.threshold, self.batch_size, seconds), []
-            self.forward_seconds += seconds.get("forward", 0.0) - forward_before
+        scored, scored_pairs = self._score(rows, seconds)
         tick = time.perf_counter()
         found: list[list] = [[] for _ in range(len(docs))]
-        for row, spans in zip(rows, scored):
-            found[row.text_index].extend(spans)
         pairs: list[list] = [[] for _ in range(len(docs))]
-        for row, row_pairs in zip(rows, scored_pairs):
+        for row, spans, row_pairs in zip(rows, scored, scored_pairs):
+            found[row.text_index].extend(spans)
             pairs[row.text_index].extend(row_pairs)
+        texts = docs["text"].to_pylist()
+        sliced = docs["sliced"].to_pylist()
+        # Per document: the character offsets of each word's start and end (of the candidates' words, if sliced).
+        char_offsets: list[tuple] = [({}, {}) if sliced[d] else
+                                     (word_starts[word_bounds[d] : word_bounds[d + 1]], word_ends[word_bounds[d] : word_bounds[d + 1]])
+                                     for d in range(len(docs))]
+        words = len(word_starts)
+        tick = lap(seconds, "decode", tick)
+        for d in [d for d, long in enumerate(sliced) if long]:
+            words += self._score_slices(d, texts[d], found[d], pairs[d], char_offsets[d], seconds)
+        tick = time.perf_counter()
         kept, relations = [], []  # (document, Span) and (document, Relation)
         for d, candidates in enumerate(found):
-            spans = greedy_decode(candidates, flat_ner=settings.flat_ner, multi_label=settings.multi_label)
+            spans = greedy_decode(candidates, flat_ner=self.settings.flat_ner, multi_label=self.settings.multi_label)
             kept += [(d, span) for span in spans]
             if pairs[d]:
                 relations += [(d, relation) for relation in decode_relations(pairs[d], spans)]
-        texts = docs["text"].to_pylist()
 
         def located(prefix: str, found: list[tuple[int, Span]]) -> dict[str, Any]:
-            """Columns doc ... score of decoded spans: word indices to character offsets, the text they cover."""
-            doc_index = np.array([d for d, _ in found], dtype=np.int64)
-            first = word_bounds[doc_index] + np.array([s.start for _, s in found], dtype=np.int64)
-            last = word_bounds[doc_index] + np.array([s.end for _, s in found], dtype=np.int64)
-            starts, ends = word_starts[first].tolist(), word_ends[last].tolist()
+            """Columns start, end, span, label of decoded spans: their words' character offsets, the text covered."""
+            starts = [int(char_offsets[d][0][span.start]) for d, span in found]
+            ends = [int(char_offsets[d][1][span.end]) for d, span in found]
             return {f"{prefix}start": pa.array(starts, pa.int64()), f"{prefix}end": pa.array(ends, pa.int64()),
-                    f"{prefix}span": [texts[d][a:b] for d, a, b in zip(doc_index.tolist(), starts, ends)],
-                    f"{prefix}label": pa.array([s.label for _, s in found], pa.string())}
+                    f"{prefix}span": [texts[d][a:b] for (d, _), a, b in zip(found, starts, ends)],
+                    f"{prefix}label": pa.array([span.label for _, span in found], pa.string())}
 
         def doc_ids(found: list) -> pa.Array:
             return docs["doc_id"].take(pa.array([d for d, _ in found], pa.int64()))
 
         mentions = pa.table({"doc_id": doc_ids(kept), **located("", kept),
-                             "score": pa.array([s.score for _, s in kept], pa.float32())}, schema=MENTION_SCHEMA)
+                             "score": pa.array([span.score for _, span in kept], pa.float32())}, schema=MENTION_SCHEMA)
         relation_table = pa.table(
             {"doc_id": doc_ids(relations), **located("head_", [(d, r.head) for d, r in relations]),
              **located("tail_", [(d, r.tail) for d, r in relations]),
@@ -414,7 +425,49 @@ class ScoreChunks:
             schema=RELATION_SCHEMA,
         )
         lap(seconds, "decode", tick)
-        return mentions, relation_table, len(word_starts)
+        return mentions, relation_table, words
+
+    def _score(self, rows: list, seconds: dict[str, float]) -> tuple[list[list], list[list]]:
+        """The candidate spans and relation candidates (with ``--relations``; else none) of each row, holding the
+        model (and counting its busy time)."""
+        settings = self.settings
+        with self.model_lock:
+            forward_before = seconds.get("forward", 0.0)
+            if settings.relations:
+                scored, pairs = self.model.score_relation_rows(
+                    rows, settings.threshold, relation_threshold=settings.relation_threshold,
+                    batch_size=self.batch_size, seconds=seconds)
+            else:
+                scored = self.model.score_rows(rows, settings.threshold, self.batch_size, seconds)
+                pairs = [[] for _ in rows]
+            self.forward_seconds += seconds.get("forward", 0.0) - forward_before
+        return scored, pairs
+
+    def _score_slices(self, d: int, text: str, found: list, pairs: list, char_offsets: tuple[dict, dict],
+                      seconds: dict[str, float]) -> int:
+        """Score a long document slice by slice (``PromptTokenizer.plan_slices``): the candidates (and relation
+        candidates), exactly those of the whole document, join ``found`` (and ``pairs``), and the character offsets
+        of their first and last words join ``char_offsets``, so decoding runs over the whole document as for any
+        other. Returns its words."""
+        tokenizer, config = self.model.prompt_tokenizer, self.model.config
+        labels, relations = self.settings.labels, self.settings.relations
+        # Pieces of as many characters as a slice has words: a slice gathers a few.
+        pieces = split_in_pieces(self.model.split_words, text, self.slice_words)
+        first_chars, last_chars = char_offsets
+        words, tick = 0, time.perf_counter()
+        for part in tokenizer.plan_slices(pieces, labels, config.max_len, config.max_width, self.slice_words, relations):
+            rows = window_rows(d, part.text, part.windows, labels, self.prompt, relations, first_word=part.first_word)
+            lap(seconds, "plan", tick)
+            scored, scored_pairs = self._score(rows, seconds)
+            for spans in scored:
+                for span in spans:
+                    first_chars[span.start] = part.word_starts[span.start - part.first_word]
+                    last_chars[span.end] = part.word_ends[span.end - part.first_word]
+                found.extend(spans)
+            for row_pairs in scored_pairs:
+                pairs.extend(row_pairs)
+            words, tick = part.first_word + len(part.word_starts), time.perf_counter()
+        return words
 
 
 def _flat(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:

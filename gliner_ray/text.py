@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 # The word splitter of the published GLiNER models: words (with inner hyphens or underscores) or single symbols.
 WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
@@ -18,6 +18,7 @@ UNSPACED_CHARACTERS = (
     "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"  # Thai, Lao, Myanmar, Khmer
 )
 UNIVERSAL_WORD_PATTERN = re.compile(rf"[{UNSPACED_CHARACTERS}]|(?:(?![{UNSPACED_CHARACTERS}])\w)+(?:[-_](?:(?![{UNSPACED_CHARACTERS}])\w)+)*|\S")
+WHITESPACE = re.compile(r"\s")
 # Words after which a window boundary reads naturally.
 SENTENCE_END_WORDS = frozenset({".", "!", "?", "…", "。", "！", "？"})
 
@@ -72,6 +73,19 @@ def word_splitter(splitter_type: str | None) -> Callable[[str], Words]:
     splitter = WORD_SPLITTERS[name]
     splitter("")  # imports the splitter's package now
     return splitter
+
+
+def split_in_pieces(split: Callable[[str], Words], text: str, piece_chars: int) -> Iterator[Words]:
+    """``split(text)`` in consecutive pieces of about ``piece_chars`` characters, cut at whitespace, with offsets
+    into the whole text: the same words (no splitter lets a word cross whitespace), never all held at once. A
+    stretch without whitespace (unspaced scripts) stays whole."""
+    start = 0
+    while start < len(text):
+        space = WHITESPACE.search(text, start + piece_chars)
+        stop = space.start() if space else len(text)
+        piece = split(text[start:stop])
+        yield Words(piece.words, [s + start for s in piece.starts], [e + start for e in piece.ends])
+        start = stop
 
 
 def _split_with(pattern: re.Pattern, text: str) -> Words:

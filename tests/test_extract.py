@@ -363,3 +363,43 @@ def test_two_chunks_scored_at_once_in_one_actor_give_the_mentions_of_predict(tmp
     assert_same_as_predict(pq.read_table(tmp_path / "out" / "_tmp" / "k"), tiny_gliner_dir, documents)
     busy = summaries[-1]["actor_forward"][0].as_py() / summaries[-1]["actor_elapsed"][0].as_py()
     assert 0 < busy <= 1
+
+
+# ---- a long document, planned and scored slice by slice in the model actor --------------------------------
+@pytest.mark.parametrize("flat_ner", [True, False])
+def test_a_long_document_scored_in_slices_gives_the_mentions_of_scoring_it_whole(tmp_path, tiny_gliner_dir, flat_ner):
+    from gliner_ray.corpus import Record
+    from gliner_ray.pipeline import ScoreChunks, plan_chunk
+    from gliner_ray.text import split_in_pieces, split_words
+
+    long_text = "\n\n ".join(make_texts(24, seed=11, long_every=3))  # about 4,000 words, 11 windows
+    records = [Record(0, "short", make_texts(1, seed=12)[0]), Record(1, "long", long_text), Record(2, "empty", "")]
+    run = settings(tiny_gliner_dir, flat_ner=flat_ner)
+    # One window per forward pass: scores then do not depend on which windows share a padded batch, so they match
+    # exactly (in batches they differ by float rounding, below 1e-6, as between GLiNER.predict and extraction).
+    actor = ScoreChunks(run, str(tmp_path / "out"), batch_size=1, threads=1, slice_words=400)
+
+    # The slices' windows are exactly the windows of the whole document.
+    tokenizer, config = actor.model.prompt_tokenizer, actor.model.config
+    pieces = list(split_in_pieces(split_words, long_text, 400))
+    assert len(pieces) > 50 and [w for p in pieces for w in p.words] == split_words(long_text).words
+    whole_text, whole = tokenizer.plan(split_words(long_text).words, LABELS, config.max_len, config.max_width)
+    for context_free in (False, True):  # False: the path of tokenizers that mark a text's first word
+        tokenizer.context_free = context_free
+        slices = list(tokenizer.plan_slices(pieces, LABELS, config.max_len, config.max_width, 400))
+        assert len(slices) > 5 and [w for s in slices for w in s.windows] == whole
+        for s in slices:
+            first, stop = whole_text.offsets[s.first_word], whole_text.offsets[s.first_word + len(s.word_starts)]
+            assert s.text.tokens.tolist() == whole_text.tokens[first:stop].tolist()
+
+    def mentions(long_chars: int) -> tuple[list[dict], int]:
+        chunk = plan_chunk("k", "src", 0, True, records, run, long_chars=long_chars)
+        assert chunk["documents"][0].values.field("sliced").to_pylist() == [False, long_chars < len(long_text), False]
+        table, words = actor.mentions(chunk["documents"].combine_chunks().flatten(), {})
+        return table.to_pylist(), words
+
+    whole_mentions, whole_words = mentions(long_chars=1 << 30)
+    sliced_mentions, sliced_words = mentions(long_chars=1000)
+    assert sum(m["doc_id"] == "long" for m in whole_mentions) > 100  # the comparison has something to compare
+    assert sliced_words == whole_words
+    assert sliced_mentions == whole_mentions
