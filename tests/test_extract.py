@@ -395,7 +395,7 @@ def test_a_long_document_scored_in_slices_gives_the_mentions_of_scoring_it_whole
     def mentions(long_chars: int) -> tuple[list[dict], int]:
         chunk = plan_chunk("k", "src", 0, True, records, run, long_chars=long_chars)
         assert chunk["documents"][0].values.field("sliced").to_pylist() == [False, long_chars < len(long_text), False]
-        table, words = actor.mentions(chunk["documents"].combine_chunks().flatten(), {})
+        table, _, words = actor.mentions(chunk["documents"].combine_chunks().flatten(), {})
         return table.to_pylist(), words
 
     whole_mentions, whole_words = mentions(long_chars=1 << 30)
