@@ -84,8 +84,14 @@ class RelexModel(GLiNERModel):
         if self.adjacency is not None:
             others &= self.adjacency(vecs) > adjacency_threshold
         pairs = others.nonzero()  # row-major: by head, then tail
-        pair_vecs = self.pair_ffn(torch.cat([vecs[pairs[:, 0]], vecs[pairs[:, 1]]], dim=-1))
-        return pairs, pair_vecs @ relation_states.T
+        # pair_ffn([e_n ; e_m]) · r = W_2 ReLU(W_h e_n + W_t e_m + b_1) · r + b_2 · r: the first map splits into a
+        # head and a tail term computed once per entity, the last folds into the relation side, so a pair costs
+        # one (4D) sum and R dot products instead of two matrix products (E² pairs: 2/3 of the work, per pair).
+        first, last = self.pair_ffn[0], self.pair_ffn[3]
+        head_weight, tail_weight = first.weight.split(vecs.shape[1], dim=1)
+        head_terms, tail_terms = F.linear(vecs, head_weight, first.bias), F.linear(vecs, tail_weight)  # (E, 4D)
+        hidden = F.relu(head_terms[pairs[:, 0]] + tail_terms[pairs[:, 1]])  # (N, 4D); dropout is off in eval
+        return pairs, hidden @ (relation_states @ last.weight).T + relation_states @ last.bias
 
 
 class RelexGLiNER(GLiNER):
