@@ -45,10 +45,27 @@ def synthetic_task(seed: int, count: int) -> list[Example]:
     return examples
 
 
+def output_filesystem(output: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's own filesystem for a run's output (a local path or a URI), independent of gliner_ray.storage."""
+    return pafs.FileSystem.from_uri(output if "://" in output else os.path.abspath(output))
+
+
 def metrics_of(output: str) -> list[dict]:
-    fs, path = pafs.FileSystem.from_uri(output if "://" in output else os.path.abspath(output))
+    fs, path = output_filesystem(output)
     with fs.open_input_stream(path + "/metrics.jsonl") as f:
         return [json.loads(line) for line in f.read().decode().splitlines()]
+
+
+def registered_checkpoint_step(output: str) -> int:
+    """The step of the latest checkpoint Ray Train's controller has registered for the run in ``output`` (what a
+    restart resumes from; a checkpoint stored but not yet registered when a worker dies is not used); 0 if none."""
+    fs, root = output_filesystem(output)
+    try:
+        with fs.open_input_stream(root + "/run/checkpoint_manager_snapshot.json") as f:
+            snapshot = json.loads(f.read())
+    except (FileNotFoundError, OSError, ValueError):  # not there yet, or read while Ray rewrites it
+        return 0
+    return (snapshot.get("latest_checkpoint_result") or {}).get("metrics", {}).get("step", 0)
 
 
 # ---- the recipe's pieces ---------------------------------------------------------------------------------
@@ -312,24 +329,13 @@ def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
     first_run = metrics_of(output)
     killed: list[dict] = []
 
-    def registered_checkpoint_step() -> int:
-        """The step of the latest checkpoint Ray Train's controller has registered (what a restart resumes
-        from; a checkpoint stored but not yet registered when a worker dies is not used)."""
-        fs, root = pafs.FileSystem.from_uri(output)
-        try:
-            with fs.open_input_stream(root + "/run/checkpoint_manager_snapshot.json") as f:
-                snapshot = json.loads(f.read())
-        except (FileNotFoundError, OSError, ValueError):  # not there yet, or read while Ray rewrites it
-            return 0
-        return (snapshot.get("latest_checkpoint_result") or {}).get("metrics", {}).get("step", 0)
-
     def kill_a_worker_after_the_step_60_checkpoint() -> None:
         deadline = time.time() + 300
-        while time.time() < deadline and registered_checkpoint_step() < 60:
+        while time.time() < deadline and registered_checkpoint_step(output) < 60:
             time.sleep(0.05)
         workers = [a["Pid"] for a in ray._private.state.actors().values()
                    if a["ActorClassName"] == "RayTrainWorker" and a["State"] == "ALIVE"]
-        registered = registered_checkpoint_step()
+        registered = registered_checkpoint_step(output)
         os.kill(workers[-1], signal.SIGKILL)
         killed.append({"pid": workers[-1], "after_checkpoint": registered})
 
