@@ -1,13 +1,13 @@
 """Run a job on a three-node Ray cluster simulated on this machine (``ray.cluster_utils.Cluster``: a head
 without CPUs and two one-CPU worker nodes, own temp dir, random ports on 127.0.0.1), and kill a worker node (its
 raylet and every worker on it, no goodbye) mid-run; a fresh node joins, as a spot instance's replacement would.
-Run as its own process, so the test session's cluster is never touched:
+Run as its own process, so the test session's cluster is never touched; the jobs given run one after the other
+on the same cluster (one cluster start for all):
 
-    python tests/node_loss.py extract TEMP_DIR CORPUS OUTPUT MODEL LABELS THRESHOLD
-    python tests/node_loss.py train TEMP_DIR OUTPUT BACKBONE STEPS
+    python tests/node_loss.py TEMP_DIR [extract CORPUS OUTPUT MODEL LABELS THRESHOLD] [train OUTPUT BACKBONE STEPS]
 
 extract kills a node once the first shard is published; train kills the node of the (one) Ray Train worker once
-a checkpoint of step 2 or later is registered. Prints one JSON line: the result and what was killed.
+a checkpoint of step 2 or later is registered. Prints one JSON line: per job, its result and what was killed.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ def start_cluster(temp_dir: str):
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "temp_dir": temp_dir, "include_dashboard": False})
-    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)
-    return cluster, workers
+    return cluster
 
 
 def run_losing_a_node(job, condition, cluster, choose_node) -> tuple[Any, Any]:
@@ -59,33 +60,22 @@ def run_losing_a_node(job, condition, cluster, choose_node) -> tuple[Any, Any]:
     return outcome["result"], held
 
 
-def run_extract(temp_dir: str, corpus: str, output: str, model: str, labels: str, threshold: str) -> dict:
-    import ray
-
+def run_extract(cluster, corpus: str, output: str, model: str, labels: str, threshold: str) -> dict:
     from gliner_ray.pipeline import Scale, Settings, extract
 
-    cluster, workers = start_cluster(temp_dir)
-    try:
-        summary, killed = run_losing_a_node(
-            lambda: extract(corpus, output, Settings(model=model, labels=tuple(labels.split(",")), threshold=float(threshold)),
-                            Scale(actors=(1, 2), chunk_size=2)),
-            lambda: any((Path(output) / "_progress").glob("shard-*.json")), cluster, lambda: workers[0],
-        )
-    finally:
-        ray.shutdown()  # the driver leaves first: Cluster refuses to remove the node a driver is connected to
-        cluster.shutdown()
+    summary, killed = run_losing_a_node(
+        lambda: extract(corpus, output, Settings(model=model, labels=tuple(labels.split(",")), threshold=float(threshold)),
+                        Scale(actors=(1, 2), chunk_size=2)),
+        lambda: any((Path(output) / "_progress").glob("shard-*.json")), cluster, lambda: next(iter(cluster.worker_nodes)),
+    )
     return {"summary": summary, "killed": int(killed)}
 
 
-def run_train(temp_dir: str, output: str, backbone: str, steps: str) -> dict:
-    import ray
+def run_train(cluster, output: str, backbone: str, steps: str) -> dict:
     import ray._private.state
 
     from gliner_ray.train import train
     from test_train import metrics_of, registered_checkpoint_step, synthetic_task, tiny_settings
-
-    os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"  # Ray Train takes a report per poll (default 2 s)
-    cluster, _ = start_cluster(temp_dir)
 
     def worker_node():
         """The node the Ray Train worker runs on (the head has no CPUs, so never the head)."""
@@ -95,17 +85,29 @@ def run_train(temp_dir: str, output: str, backbone: str, steps: str) -> dict:
 
     settings = tiny_settings(output, backbone, workers=1, cpus_per_worker=1, steps=int(steps), log_every=1,
                              checkpoint_every=2)
-    try:
-        _, killed = run_losing_a_node(
-            lambda: train(synthetic_task(1, 200), [], settings),
-            lambda: (step := registered_checkpoint_step(output)) >= 2 and {"after_checkpoint": step}, cluster, worker_node,
-        )
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    _, killed = run_losing_a_node(
+        lambda: train(synthetic_task(1, 200), [], settings),
+        lambda: (step := registered_checkpoint_step(output)) >= 2 and {"after_checkpoint": step}, cluster, worker_node,
+    )
     return {"killed": killed, "records": metrics_of(output)}
 
 
+JOBS = {"extract": (run_extract, 5), "train": (run_train, 3)}  # job -> (function, number of arguments)
+
+
 if __name__ == "__main__":
-    job, *arguments = sys.argv[1:]
-    print(json.dumps({"extract": run_extract, "train": run_train}[job](*arguments)))
+    import ray
+
+    temp_dir, *rest = sys.argv[1:]
+    os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"  # Ray Train takes one report per poll (default 2 s)
+    cluster = start_cluster(temp_dir)
+    results = {}
+    try:
+        while rest:
+            job, (run, count) = rest[0], JOBS[rest[0]]
+            results[job] = run(cluster, *rest[1:1 + count])
+            rest = rest[1 + count:]
+    finally:
+        ray.shutdown()  # the driver leaves first: Cluster refuses to remove the node a driver is connected to
+        cluster.shutdown()
+    print(json.dumps(results))
