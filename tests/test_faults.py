@@ -5,10 +5,8 @@ on real files through ``corpus.read_records``; the extraction tests run the whol
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import json
-import pickle
 import re
 import shutil
 import subprocess
@@ -24,12 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from gliner_ray import corpus, storage
+from gliner_ray import corpus
 from gliner_ray.kg import build_graph, entity_id
 from gliner_ray.pipeline import Scale, extract
 from s3_faults import KINDS, FaultyProxy
 from test_extract import LABELS, REPO, THRESHOLD, assert_same_as_predict, jsonl, make_texts, mention_rows, settings, success
-from test_train import synthetic_task, tiny_settings
+from test_train import tiny_settings
 
 LOCAL = pafs.LocalFileSystem()
 
@@ -272,43 +270,6 @@ def test_s3_throttling_dropped_connections_and_slow_answers_change_nothing(ray_c
     entities = pq.read_table(f"s3://{s3_bucket}/graph-faulty/entities").to_pylist()
     assert sum(e["mentions"] for e in entities) == len(mentions) == graph["mentions_kept"]
     assert {e["entity_id"] for e in entities} == {m["entity_id"] for m in linked}
-
-
-def test_training_checkpoints_written_through_s3_faults_all_load_and_each_step_is_logged_once(ray_cluster, s3_endpoint, s3_bucket, tiny_bert_dir, tmp_path, monkeypatch):
-    """A one-worker training run on S3 through the fault proxy (every 4th request 503 / dropped / cut / slow):
-    the run finishes, every checkpoint it kept loads (model and trainer state), each step is logged once. The
-    driver's S3 endpoint reaches the Ray Train workers (they write metrics.jsonl through the proxy), and the storage
-    filesystem Ray ships to them keeps this project's retries (pyarrow's own pickling drops them)."""
-    from gliner_ray import GLiNER
-    from gliner_ray.train import STATE_FILE, read_metrics, train
-
-    output = f"s3://{s3_bucket}/run"
-    with FaultyProxy(s3_endpoint, every=4, delay=0.5) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        fs, _ = storage.resolve(output)
-        assert pickle.loads(pickle.dumps(fs)) is fs  # rebuilt by storage.s3_filesystem, retries and all
-        final = train(synthetic_task(1, 100), [], tiny_settings(output, tiny_bert_dir, workers=1, cpus_per_worker=1, steps=6,
-                                                                log_every=1, checkpoint_every=2, keep_checkpoints=3))
-        faults = dict(proxy.faults)
-        metrics_requests = sum(n for path, n in proxy.paths.items() if path.endswith("/run/metrics.jsonl"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-
-    assert set(faults) == set(KINDS)
-    assert metrics_requests > 6  # a write per step from the worker, a read by the driver: all through the proxy
-    records = read_metrics(output)
-    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5, 6]
-    fs, root = storage.resolve(output)
-    checkpoints = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(root + "/run")) if i.base_name.startswith("checkpoint_0"))
-    assert [c.rsplit("_", 1)[1] for c in checkpoints] == ["00000002", "00000004", "00000006"]
-    weights = []
-    for step, checkpoint in zip((2, 4, 6), checkpoints):
-        model = GLiNER.from_pretrained(f"s3://{checkpoint}/model", device="cpu", cache_dir=str(tmp_path / "cache"))
-        weights.append(model.model.state_dict())
-        with fs.open_input_stream(f"{checkpoint}/{STATE_FILE}") as f:
-            assert torch.load(io.BytesIO(f.read()), weights_only=True)["step"] == step
-    published = GLiNER.from_pretrained(final, device="cpu", cache_dir=str(tmp_path / "cache")).model.state_dict()
-    assert all(torch.equal(published[name], weights[-1][name]) for name in published)  # final/ is the step-6 checkpoint
-    assert not all(torch.equal(weights[0][name], weights[-1][name]) for name in published)  # and it trained
 
 
 # ---- a full disk -------------------------------------------------------------------------------------------------

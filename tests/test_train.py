@@ -1,11 +1,12 @@
 """Training: the recipe's pieces checked by hand or against the reference library, then real Ray Train runs
-(two gloo workers, a tiny BERT) that learn, resume from their checkpoint, and survive a killed worker."""
+(two gloo workers, a tiny BERT) that learn, resume from their checkpoint, and survive a killed worker and S3 faults."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import pickle
 import random
 import signal
 import threading
@@ -16,6 +17,7 @@ import pyarrow.fs as pafs
 import pytest
 import torch
 
+from gliner_ray import storage
 from gliner_ray.batching import (
     BatchBuilder, Prefetcher, choose_types, clean_examples, span_labels, token_budget_groups,
 )
@@ -317,16 +319,29 @@ def tiny_settings(output: str, backbone: str, **overrides) -> TrainSettings:
 
 @pytest.fixture(scope="module")
 def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
-    """One run on S3 stopped at step 40, then the same command asked for 120 steps, during which the test kills
-    a worker right after the step-60 checkpoint is stored. Yields the output URI and the final model's URI."""
+    """One run on S3 stopped at step 40, made through a fault-injecting proxy (every 4th request 503 / dropped /
+    cut / slow), then the same command asked for 120 steps, straight to S3, during which the test kills a worker
+    right after the step-60 checkpoint is stored. Yields the output URI, the final model's URI, the metrics and
+    what the proxy saw."""
     import boto3
     import ray._private.state
+
+    from s3_faults import FaultyProxy
 
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="train-runs")
     output = "s3://train-runs/synthetic"
     train_set, eval_set = synthetic_task(1, 400), synthetic_task(2, 60)
-    train(train_set, eval_set, tiny_settings(output, tiny_bert_dir, steps=40))
-    first_run = metrics_of(output)
+    with FaultyProxy(s3_endpoint, every=4, delay=0.5) as proxy:
+        os.environ["AWS_ENDPOINT_URL"] = proxy.url  # the driver's endpoint; the workers were started without it
+        try:
+            filesystem, _ = storage.resolve(output)
+            pickles_to_itself = pickle.loads(pickle.dumps(filesystem)) is filesystem
+            train(train_set, eval_set, tiny_settings(output, tiny_bert_dir, steps=40))
+            first_run = metrics_of(output)
+        finally:
+            os.environ["AWS_ENDPOINT_URL"] = s3_endpoint
+    faults = {"faults": dict(proxy.faults), "pickles_to_itself": pickles_to_itself,
+              "metrics_writes": sum(n for path, n in proxy.writes.items() if path.endswith("/synthetic/metrics.jsonl"))}
     killed: list[dict] = []
 
     def kill_a_worker_after_the_step_60_checkpoint() -> None:
@@ -344,7 +359,8 @@ def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
     final = train(train_set, eval_set, tiny_settings(output, tiny_bert_dir, steps=120))
     killer.join()
     assert killed, "the test did not kill a worker"
-    yield {"output": output, "final": final, "first_run": first_run, "records": metrics_of(output), "killed": killed[0]}
+    yield {"output": output, "final": final, "first_run": first_run, "records": metrics_of(output), "killed": killed[0],
+           **faults}
 
 
 def test_two_workers_learn_the_task(trained):
@@ -361,6 +377,20 @@ def test_a_rerun_continues_from_the_last_checkpoint(trained):
     resumed = [r["step"] for r in trained["records"] if r.get("resumed")]
     assert resumed[0] == 40  # the second command started from the first one's last checkpoint, not step 0
     assert [r["step"] for r in trained["records"] if "f1" in r][:2] == [0, 40]  # no second step-0 evaluation
+
+
+def test_a_run_through_s3_faults_finishes_and_its_checkpoints_resume_the_next_run(trained):
+    """The first run met every fault kind and still logged each step once; the second run resumed from its step-40
+    checkpoint (model, optimizer and schedule written through the faults). Rank 0's metrics went through the
+    proxy too: the driver's S3 endpoint reached the Ray Train workers, and the storage filesystem Ray ships to them
+    is rebuilt by ``storage.s3_filesystem``, retries and all (pyarrow's own pickling drops them)."""
+    from s3_faults import KINDS
+
+    assert set(trained["faults"]) == set(KINDS), trained["faults"]
+    assert trained["pickles_to_itself"]
+    assert trained["metrics_writes"] >= 4, trained["metrics_writes"]  # steps 10, 20, 30, 40 at least
+    assert [r["step"] for r in trained["first_run"] if "loss" in r] == [10, 20, 30, 40]
+    assert [r["step"] for r in trained["records"] if r.get("resumed")][0] == 40
 
 
 def test_a_rerun_that_would_change_the_recipe_is_refused_before_any_worker_starts(trained, tiny_bert_dir):
