@@ -47,12 +47,34 @@ def s3_filesystem(bucket: str, endpoint: str | None) -> pafs.S3FileSystem:
     if endpoint:
         parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        return pafs.S3FileSystem(region=region, endpoint_override=parts.netloc, scheme=parts.scheme, **options)
-    try:
-        region = pafs.resolve_s3_region(bucket)
-    except OSError:
-        region = None  # no such bucket, or no access: the first request says which
-    return pafs.S3FileSystem(region=region, **options)
+        fs = RetryingS3FileSystem(region=region, endpoint_override=parts.netloc, scheme=parts.scheme, **options)
+    else:
+        try:
+            region = pafs.resolve_s3_region(bucket)
+        except OSError:
+            region = None  # no such bucket, or no access: the first request says which
+        fs = RetryingS3FileSystem(region=region, **options)
+    fs.made_for = (bucket, endpoint)
+    return fs
+
+
+class RetryingS3FileSystem(pafs.S3FileSystem):
+    """pyarrow's S3FileSystem, pickled as the ``s3_filesystem`` call that made it: pyarrow's own pickling drops
+    ``retry_strategy``, and Ray ships a run's ``storage_filesystem`` to its workers, which would then write
+    checkpoints with pyarrow's default 3 tries."""
+
+    made_for: tuple[str, str | None]
+
+    def __reduce__(self):
+        return s3_filesystem, self.made_for
+
+
+def worker_environment() -> dict[str, str]:
+    """The driver's S3 settings (endpoint, region, tries) that Ray workers need too: a worker on another node, or
+    started before the driver set them, does not inherit the driver's environment. Credentials are left out
+    (Ray shows a run's worker environment on its dashboard): give workers theirs by instance role or secret."""
+    names = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "GLINER_RAY_S3_ATTEMPTS")
+    return {name: os.environ[name] for name in names if name in os.environ}
 
 
 class ResumingReader(io.RawIOBase):

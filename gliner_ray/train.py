@@ -602,6 +602,7 @@ def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], s
             name="run", storage_path=storage_path, storage_filesystem=storage_fs,
             checkpoint_config=CheckpointConfig(num_to_keep=settings.keep_checkpoints),
             failure_config=FailureConfig(max_failures=settings.max_failures),
+            worker_runtime_env={"env_vars": storage.worker_environment()},  # the S3 endpoint, on every node
         ),
         datasets={"train": ray.data.from_arrow(examples_to_table(examples))},
     )

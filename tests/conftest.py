@@ -126,7 +126,8 @@ def ray_cluster(s3_endpoint):
 
     ray.init(
         address="local", num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=True,
-        runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
+        # Ray Train's controller takes one report per poll (every 2 s by default): tests that report every step wait less
+        runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}},
     )
     yield ray
     ray.shutdown()

@@ -38,15 +38,18 @@ class FaultyProxy:
         self.requests = 0
         self.faults: Counter[str] = Counter()
         self.paths: Counter[str] = Counter()  # requests per object path, faulted or not
+        self.writes: Counter[str] = Counter()  # PUT and POST requests per object path
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def next_fault(self, path: str) -> str | None:
+    def next_fault(self, method: str, path: str) -> str | None:
         with self.lock:
             self.requests += 1
             self.paths[path.split("?")[0]] += 1
+            if method in ("PUT", "POST"):
+                self.writes[path.split("?")[0]] += 1
             if self.requests % self.every:
                 return None
             kind = next(self.kinds)
@@ -88,7 +91,7 @@ def _handler(proxy: FaultyProxy) -> type[BaseHTTPRequestHandler]:
 
         def forward(self) -> None:
             body = self.body()
-            fault = proxy.next_fault(self.path)
+            fault = proxy.next_fault(self.command, self.path)
             if fault == "drop":
                 self.close_connection = True
                 return

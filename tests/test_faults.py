@@ -20,12 +20,14 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from gliner_ray import corpus
 from gliner_ray.kg import build_graph, entity_id
 from gliner_ray.pipeline import Scale, extract
 from s3_faults import KINDS, FaultyProxy
 from test_extract import LABELS, REPO, THRESHOLD, assert_same_as_predict, jsonl, make_texts, mention_rows, settings, success
+from test_train import tiny_settings
 
 LOCAL = pafs.LocalFileSystem()
 
@@ -308,29 +310,58 @@ def test_a_full_disk_fails_with_a_clear_message_and_publishes_no_half_shard(ray_
 
 
 # ---- node loss ---------------------------------------------------------------------------------------------------
-def on_three_nodes(job: str, *arguments: str) -> dict:
-    """Run ``tests/node_loss.py JOB`` (its own three-node cluster, a node killed mid-run) and return its result."""
+TRAIN_STEPS = 20
+
+
+@pytest.fixture(scope="module")
+def node_loss(tmp_path_factory, tiny_gliner_dir, tiny_bert_dir):
+    """A three-node cluster on this machine, in its own process (tests/node_loss.py): an extraction whose worker
+    node dies after the first shard is published, then a training run whose worker's node dies once a checkpoint of
+    step >= 2 is registered; each time a new node joins, as spot instances do. One cluster start serves both."""
+    from test_extract import write_corpus
+
+    folder = tmp_path_factory.mktemp("node-loss")
+    documents = write_corpus(folder / "in", shards=6, docs_per_shard=6, seed=70)
     temp_dir = tempfile.mkdtemp(prefix="rn-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     try:
-        run = subprocess.run([sys.executable, "tests/node_loss.py", job, temp_dir, *arguments],
-                             cwd=REPO, capture_output=True, text=True, timeout=600)
+        run = subprocess.run(
+            [sys.executable, "tests/node_loss.py", temp_dir,
+             "extract", str(folder / "in"), str(folder / "out"), tiny_gliner_dir, ",".join(LABELS), str(THRESHOLD),
+             "train", str(folder / "run"), tiny_bert_dir, str(TRAIN_STEPS)],
+            cwd=REPO, capture_output=True, text=True, timeout=600,
+        )
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
+    results = json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
+    return {"documents": documents, "output": folder / "out", "run": str(folder / "run"), **results}
 
 
-def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupted_run(tmp_path, tiny_gliner_dir):
-    """A three-node cluster on this machine, in its own process (tests/node_loss.py); one worker node dies after
-    the first shard is published and a new one joins, as spot instances do."""
-    from test_extract import write_corpus
-
-    documents = write_corpus(tmp_path / "in", shards=6, docs_per_shard=6, seed=70)
-    output = tmp_path / "out"
-
-    result = on_three_nodes("extract", str(tmp_path / "in"), str(output), tiny_gliner_dir, ",".join(LABELS), str(THRESHOLD))
-
+def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupted_run(node_loss, tiny_gliner_dir):
+    result = node_loss["extract"]
     assert result["killed"] == 1
-    assert result["summary"]["shards_processed"] == 6 and result["summary"]["documents"] == len(documents)
-    assert_same_as_predict(pq.read_table(output / "mentions"), tiny_gliner_dir, documents)
+    assert result["summary"]["shards_processed"] == 6 and result["summary"]["documents"] == len(node_loss["documents"])
+    assert_same_as_predict(pq.read_table(node_loss["output"] / "mentions"), tiny_gliner_dir, node_loss["documents"])
 
+
+def test_a_worker_node_killed_mid_training_resumes_from_the_last_checkpoint_taking_each_step_once(node_loss, tiny_bert_dir):
+    """The run resumes from the checkpoint registered when the node died; each step appears once in the metrics,
+    and every step's learning rates are those of the warm-up + cosine schedule replayed without a fault."""
+    from gliner_ray.train import warmup_cosine
+
+    killed, records = node_loss["train"]["killed"], node_loss["train"]["records"]
+    assert killed, "the job ended before a checkpoint of step 2 was registered: no node was killed"
+    resumed = [r["step"] for r in records if r.get("resumed")]
+    # a later checkpoint may have been registered between the check and the kill
+    assert len(resumed) == 1 and 2 <= killed["after_checkpoint"] <= resumed[0] < TRAIN_STEPS and resumed[0] % 2 == 0, (killed, resumed)
+    logged = [r for r in records if "loss" in r]
+    assert [r["step"] for r in logged] == list(range(1, TRAIN_STEPS + 1))
+    # the resumed schedule continues where the checkpoint left it (a fresh one would warm up again)
+    settings = tiny_settings(node_loss["run"], tiny_bert_dir, steps=TRAIN_STEPS)
+    encoder, other = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([{"params": [encoder], "lr": settings.lr_encoder}, {"params": [other], "lr": settings.lr_other}])
+    schedule = warmup_cosine(optimizer, TRAIN_STEPS, settings.warmup_ratio)
+    for record in logged:
+        optimizer.step()
+        schedule.step()
+        assert (record["lr_encoder"], record["lr_other"]) == pytest.approx(tuple(schedule.get_last_lr()), rel=1e-9), record

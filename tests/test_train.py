@@ -1,11 +1,12 @@
 """Training: the recipe's pieces checked by hand or against the reference library, then real Ray Train runs
-(two gloo workers, a tiny BERT) that learn, resume from their checkpoint, and survive a killed worker."""
+(two gloo workers, a tiny BERT) that learn, resume from their checkpoint, and survive a killed worker and S3 faults."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import pickle
 import random
 import signal
 import threading
@@ -16,6 +17,7 @@ import pyarrow.fs as pafs
 import pytest
 import torch
 
+from gliner_ray import storage
 from gliner_ray.batching import (
     BatchBuilder, Prefetcher, choose_types, clean_examples, span_labels, token_budget_groups,
 )
@@ -45,10 +47,27 @@ def synthetic_task(seed: int, count: int) -> list[Example]:
     return examples
 
 
+def output_filesystem(output: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's own filesystem for a run's output (a local path or a URI), independent of gliner_ray.storage."""
+    return pafs.FileSystem.from_uri(output if "://" in output else os.path.abspath(output))
+
+
 def metrics_of(output: str) -> list[dict]:
-    fs, path = pafs.FileSystem.from_uri(output if "://" in output else os.path.abspath(output))
+    fs, path = output_filesystem(output)
     with fs.open_input_stream(path + "/metrics.jsonl") as f:
         return [json.loads(line) for line in f.read().decode().splitlines()]
+
+
+def registered_checkpoint_step(output: str) -> int:
+    """The step of the latest checkpoint Ray Train's controller has registered for the run in ``output`` (what a
+    restart resumes from; a checkpoint stored but not yet registered when a worker dies is not used); 0 if none."""
+    fs, root = output_filesystem(output)
+    try:
+        with fs.open_input_stream(root + "/run/checkpoint_manager_snapshot.json") as f:
+            snapshot = json.loads(f.read())
+    except (FileNotFoundError, OSError, ValueError):  # not there yet, or read while Ray rewrites it
+        return 0
+    return (snapshot.get("latest_checkpoint_result") or {}).get("metrics", {}).get("step", 0)
 
 
 # ---- the recipe's pieces ---------------------------------------------------------------------------------
@@ -300,36 +319,38 @@ def tiny_settings(output: str, backbone: str, **overrides) -> TrainSettings:
 
 @pytest.fixture(scope="module")
 def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
-    """One run on S3 stopped at step 40, then the same command asked for 120 steps, during which the test kills
-    a worker right after the step-60 checkpoint is stored. Yields the output URI and the final model's URI."""
+    """One run on S3 stopped at step 40, made through a fault-injecting proxy (every 4th request 503 / dropped /
+    cut / slow), then the same command asked for 120 steps, straight to S3, during which the test kills a worker
+    right after the step-60 checkpoint is stored. Yields the output URI, the final model's URI, the metrics and
+    what the proxy saw."""
     import boto3
     import ray._private.state
+
+    from s3_faults import FaultyProxy
 
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="train-runs")
     output = "s3://train-runs/synthetic"
     train_set, eval_set = synthetic_task(1, 400), synthetic_task(2, 60)
-    train(train_set, eval_set, tiny_settings(output, tiny_bert_dir, steps=40))
-    first_run = metrics_of(output)
-    killed: list[dict] = []
-
-    def registered_checkpoint_step() -> int:
-        """The step of the latest checkpoint Ray Train's controller has registered (what a restart resumes
-        from; a checkpoint stored but not yet registered when a worker dies is not used)."""
-        fs, root = pafs.FileSystem.from_uri(output)
+    with FaultyProxy(s3_endpoint, every=4, delay=0.5) as proxy:
+        os.environ["AWS_ENDPOINT_URL"] = proxy.url  # the driver's endpoint; the workers were started without it
         try:
-            with fs.open_input_stream(root + "/run/checkpoint_manager_snapshot.json") as f:
-                snapshot = json.loads(f.read())
-        except (FileNotFoundError, OSError, ValueError):  # not there yet, or read while Ray rewrites it
-            return 0
-        return (snapshot.get("latest_checkpoint_result") or {}).get("metrics", {}).get("step", 0)
+            filesystem, _ = storage.resolve(output)
+            pickles_to_itself = pickle.loads(pickle.dumps(filesystem)) is filesystem
+            train(train_set, eval_set, tiny_settings(output, tiny_bert_dir, steps=40))
+            first_run = metrics_of(output)
+        finally:
+            os.environ["AWS_ENDPOINT_URL"] = s3_endpoint
+    faults = {"faults": dict(proxy.faults), "pickles_to_itself": pickles_to_itself,
+              "metrics_writes": sum(n for path, n in proxy.writes.items() if path.endswith("/synthetic/metrics.jsonl"))}
+    killed: list[dict] = []
 
     def kill_a_worker_after_the_step_60_checkpoint() -> None:
         deadline = time.time() + 300
-        while time.time() < deadline and registered_checkpoint_step() < 60:
+        while time.time() < deadline and registered_checkpoint_step(output) < 60:
             time.sleep(0.05)
         workers = [a["Pid"] for a in ray._private.state.actors().values()
                    if a["ActorClassName"] == "RayTrainWorker" and a["State"] == "ALIVE"]
-        registered = registered_checkpoint_step()
+        registered = registered_checkpoint_step(output)
         os.kill(workers[-1], signal.SIGKILL)
         killed.append({"pid": workers[-1], "after_checkpoint": registered})
 
@@ -338,7 +359,8 @@ def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
     final = train(train_set, eval_set, tiny_settings(output, tiny_bert_dir, steps=120))
     killer.join()
     assert killed, "the test did not kill a worker"
-    yield {"output": output, "final": final, "first_run": first_run, "records": metrics_of(output), "killed": killed[0]}
+    yield {"output": output, "final": final, "first_run": first_run, "records": metrics_of(output), "killed": killed[0],
+           **faults}
 
 
 def test_two_workers_learn_the_task(trained):
@@ -355,6 +377,20 @@ def test_a_rerun_continues_from_the_last_checkpoint(trained):
     resumed = [r["step"] for r in trained["records"] if r.get("resumed")]
     assert resumed[0] == 40  # the second command started from the first one's last checkpoint, not step 0
     assert [r["step"] for r in trained["records"] if "f1" in r][:2] == [0, 40]  # no second step-0 evaluation
+
+
+def test_a_run_through_s3_faults_finishes_and_its_checkpoints_resume_the_next_run(trained):
+    """The first run met every fault kind and still logged each step once; the second run resumed from its step-40
+    checkpoint (model, optimizer and schedule written through the faults). Rank 0's metrics went through the
+    proxy too: the driver's S3 endpoint reached the Ray Train workers, and the storage filesystem Ray ships to them
+    is rebuilt by ``storage.s3_filesystem``, retries and all (pyarrow's own pickling drops them)."""
+    from s3_faults import KINDS
+
+    assert set(trained["faults"]) == set(KINDS), trained["faults"]
+    assert trained["pickles_to_itself"]
+    assert trained["metrics_writes"] >= 4, trained["metrics_writes"]  # steps 10, 20, 30, 40 at least
+    assert [r["step"] for r in trained["first_run"] if "loss" in r] == [10, 20, 30, 40]
+    assert [r["step"] for r in trained["records"] if r.get("resumed")][0] == 40
 
 
 def test_a_rerun_that_would_change_the_recipe_is_refused_before_any_worker_starts(trained, tiny_bert_dir):
