@@ -253,7 +253,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     decoding.add_argument("--nested", dest="flat_ner", action="store_false", help="allow fully nested entities")
     parser.add_argument("--batch-size", type=int, default=8, help="model rows per forward pass (default 8)")
     parser.add_argument("--output", required=True, help="folder or URI for report.json, report.md and report.png")
-    from .cli import add_precision_argument
+    from .cli.args import add_precision_argument
 
     add_precision_argument(parser)
 

@@ -785,7 +785,7 @@ def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
 
 # ---- command line -------------------------------------------------------------------------------------------
 def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_label_arguments, add_precision_argument
+    from .cli.args import add_label_arguments, add_precision_argument
 
     parser.add_argument("--input", required=True, help="a file, directory, glob or s3://bucket/prefix of text shards")
     parser.add_argument("--format", choices=FORMATS, help="input format (default: from the file extensions)")
@@ -840,7 +840,7 @@ def _actor_range(value: str) -> tuple[int, int]:
 
 
 def run_extract(args: argparse.Namespace) -> None:
-    from .cli import labels_from_args
+    from .cli.args import labels_from_args
 
     worker_env = {}
     if args.s3_endpoint:

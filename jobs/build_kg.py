@@ -1,13 +1,9 @@
-"""Build a knowledge graph from an extraction output on a Ray cluster; takes the flags of ``gliner-ray kg``:
+"""``ray job submit --working-dir . -- python jobs/build_kg.py ...``: the flags of ``gliner-ray kg``."""
 
-    ray job submit --working-dir . -- python jobs/build_kg.py \
-        --mentions s3://bucket/extraction --output s3://bucket/graph
-"""
-
-import os
 import sys
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the working directory's gliner_ray
 
 from gliner_ray.cli import main  # noqa: E402
 

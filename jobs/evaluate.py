@@ -1,10 +1,9 @@
-"""Entry point for ``ray job submit --working-dir . -- python jobs/evaluate.py --model ... --data ... --output ...``:
-the flags of ``gliner-ray evaluate``."""
+"""``ray job submit --working-dir . -- python jobs/evaluate.py ...``: the flags of ``gliner-ray evaluate``."""
 
-import os
 import sys
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the working directory's gliner_ray
 
 from gliner_ray.cli import main  # noqa: E402
 

@@ -1,9 +1,9 @@
-"""Entry point for ``ray job submit --working-dir . -- python jobs/extract.py ...``: the flags of ``gliner-ray extract``."""
+"""``ray job submit --working-dir . -- python jobs/extract.py ...``: the flags of ``gliner-ray extract``."""
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the working directory's gliner_ray
 
 from gliner_ray.cli import main  # noqa: E402
 
