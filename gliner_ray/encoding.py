@@ -313,3 +313,8 @@ def _pad(rows: Sequence[np.ndarray], value: int) -> torch.Tensor:
     for i, row in enumerate(rows):
         out[i, : len(row)] = row
     return torch.from_numpy(out)
+
+
+def row_sizes(rows: Sequence[Row]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Words and labels of each row (a bi-encoder's batch has no prompt to count labels from)."""
+    return torch.tensor([len(row.word_starts) for row in rows]), torch.tensor([len(row.labels) for row in rows])

@@ -13,11 +13,13 @@ from transformers import AutoModel, AutoTokenizer
 
 from . import checkpoint
 from .decode import Span, greedy_decode
-from .encoding import Batch, PromptTokenizer, Row
+from .checks import check_at_least, check_threshold
+from .encoding import Batch, PromptTokenizer, Row, row_sizes
 from .model import GLiNERConfig
 from .models.span import GLiNERModel, span_mask
 from .precision import inference_dtype
 from .text import clean_labels, word_splitter
+from .timing import lap
 
 
 class GLiNER:
@@ -168,8 +170,7 @@ class GLiNER:
     ) -> list[list[Span]]:
         """Entities of each pre-split text as ``Span(start_word, end_word_inclusive, label, score)``."""
         check_threshold(threshold, "threshold")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        check_at_least(batch_size, "batch_size")
         label_sets = self._label_sets(labels, len(texts))
         rows = []
         for i, words in enumerate(texts):
@@ -255,22 +256,3 @@ class GLiNER:
             return [clean_labels(x) for x in labels]
         shared = clean_labels(labels)
         return [shared] * num_texts
-
-
-def check_threshold(value: float, name: str) -> float:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}")
-    return value
-
-
-def row_sizes(rows: Sequence[Row]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Words and labels of each row (a bi-encoder's batch has no prompt to count labels from)."""
-    return torch.tensor([len(row.word_starts) for row in rows]), torch.tensor([len(row.labels) for row in rows])
-
-
-def lap(seconds: dict[str, float] | None, stage: str, since: float) -> float:
-    """Add the time since ``since`` to ``seconds[stage]`` (when timing is asked for); returns now."""
-    now = time.perf_counter()
-    if seconds is not None:
-        seconds[stage] = seconds.get(stage, 0.0) + now - since
-    return now

@@ -81,6 +81,7 @@ import pyarrow.parquet as pq
 import ray
 
 from . import storage
+from .checks import check_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -529,12 +530,6 @@ def reduce_typed_relations(entities: pa.Table, *parts: pa.Table) -> list:
     return [{"relations_kept": kept.num_rows, "typed_relations": typed.num_rows}, typed]
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
-
-
 def csv_bytes(table: pa.Table) -> bytes:
     """Headerless CSV: the header goes in a file of its own, for ``neo4j-admin``."""
     sink = pa.BufferOutputStream()
@@ -557,7 +552,7 @@ def write_partition(fs: pafs.FileSystem, root: str, index: int, entities: pa.Tab
         tables["typed_relations"] = typed_relations
     for name, table in tables.items():
         if table.num_rows or index == 0:
-            storage.write_bytes(fs, f"{root}/{name}/part-{index:05d}.parquet", parquet_bytes(table))
+            storage.write_bytes(fs, f"{root}/{name}/part-{index:05d}.parquet", storage.parquet_bytes(table))
     if neo4j:
         for name, to_csv_columns, _ in NEO4J_TABLES:
             if name in tables and (tables[name].num_rows or index == 0):
@@ -654,12 +649,10 @@ def build_graph(
     """Build the entity, relation and mention-entity tables from the mentions at ``mentions`` into ``output``, and
     the typed relation table from the relation files ``relations`` (default: those beside the mentions, if any);
     returns the counts also written to ``output/_SUCCESS``. See the module docstring for the definitions."""
-    if min_count < 1:
-        raise ValueError(f"--min-count must be at least 1, got {min_count}")
+    check_at_least(min_count, "--min-count")
     if window is not None and window < 0:
         raise ValueError(f"--window must be 'doc' or a number of characters >= 0, got {window}")
-    if partitions is not None and partitions < 1:
-        raise ValueError(f"--partitions must be at least 1, got {partitions}")
+    check_at_least(partitions, "--partitions")
     input_fs, input_root, files = find_mention_files(mentions, allow_incomplete)
     output_fs, output_root = check_output(output, overwrite, input_fs, input_root)
     # The first file's columns here, before any Ray work (its footer only); the read tasks check every file.

@@ -57,13 +57,14 @@ import pyarrow.parquet as pq
 
 from . import corpus, storage
 from .checkpoint import load_prompt_tokenizer
+from .checks import check_at_least, check_threshold
 from .corpus import FORMATS, Record, Shard
 from .decode import Span, decode_relations, greedy_decode
 from .encoding import TokenizedText, window_rows
-from .gliner import GLiNER, lap
+from .gliner import GLiNER
 from .precision import PRECISIONS
-from .models.relex import clean_relations
-from .text import Window, clean_labels, plan_windows, sentence_ends, split_in_pieces, word_splitter
+from .timing import lap
+from .text import Window, clean_labels, clean_relations, plan_windows, sentence_ends, split_in_pieces, word_splitter
 
 logger = logging.getLogger(__name__)
 
@@ -161,9 +162,7 @@ class Store:
         storage.write_bytes(self.fs, self.path(name), data)
 
     def write_parquet(self, name: str, table: pa.Table) -> None:
-        buffer = pa.BufferOutputStream()
-        pq.write_table(table, buffer)
-        self.write(name, buffer.getvalue().to_pybytes())
+        self.write(name, storage.parquet_bytes(table))
 
     def write_json(self, name: str, value: dict) -> None:
         self.write(name, json.dumps(value, indent=2, sort_keys=True).encode())
@@ -537,22 +536,18 @@ def extract(
 
 def check_arguments(settings: Settings, scale: Scale) -> None:
     """Refuse bad settings with a message naming the fix (the model is checked by loading its tokenizer)."""
-    if not 0.0 < settings.threshold < 1.0:
-        raise ValueError(f"--threshold must lie strictly between 0 and 1, got {settings.threshold}")
+    check_threshold(settings.threshold, "--threshold")
     for name in ("chunk_size", "cpus_per_actor", "batch_size", "cpu_workers"):
-        value = getattr(scale, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        check_at_least(getattr(scale, name), f"--{name.replace('_', '-')}")
     if settings.split_bytes is not None and settings.split_bytes < 1:
         raise ValueError(f"--split-size must be at least 1 byte (or 0 for no splitting), got {settings.split_bytes}")
     if settings.precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
-    if settings.max_chars is not None and settings.max_chars < 1:
-        raise ValueError(f"--max-chars must be at least 1, got {settings.max_chars}")
+    check_at_least(settings.max_chars, "--max-chars")
     if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
         raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {scale.actors}")
-    if settings.relation_threshold is not None and not 0.0 < settings.relation_threshold < 1.0:
-        raise ValueError(f"--relation-threshold must lie strictly between 0 and 1, got {settings.relation_threshold}")
+    if settings.relation_threshold is not None:
+        check_threshold(settings.relation_threshold, "--relation-threshold")
     tokenizer, config = _prompt_tokenizer(settings.model)
     if settings.relations and config.relations_layer is None:
         raise ValueError(f"--relations needs a relation extraction (relex) checkpoint; {settings.model} extracts "

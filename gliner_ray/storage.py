@@ -18,7 +18,9 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 GLOB_CHARACTERS = "*?["
 S3_ATTEMPTS = int(os.environ.get("GLINER_RAY_S3_ATTEMPTS", 10))  # pyarrow's default is 3: a busy bucket throttles longer
@@ -215,3 +217,10 @@ def delete(fs: pafs.FileSystem, path: str) -> None:
         fs.delete_dir(path)
     elif info.type == pafs.FileType.File:
         fs.delete_file(path)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """The table as one Parquet file's bytes, to write with ``write_bytes`` (one upload, so never half a file)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()

@@ -189,3 +189,14 @@ def plan_windows(
 def sentence_ends(words: Sequence[str]) -> list[bool]:
     """For each word, whether a sentence ends after it."""
     return [word in SENTENCE_END_WORDS for word in words]
+
+
+def clean_relations(relations: Sequence[str]) -> tuple[str, ...]:
+    """Validate relation type names and drop duplicates, keeping first-seen order."""
+    if isinstance(relations, str):
+        raise ValueError(f"relations must be a list of strings, got the string {relations!r}; pass [{relations!r}]")
+    cleaned = tuple(dict.fromkeys(relations))
+    for relation in cleaned:
+        if not isinstance(relation, str) or not relation.strip():
+            raise ValueError(f"relation type {relation!r} is not a non-empty string")
+    return cleaned

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from . import storage
+from .checks import check_at_least, check_threshold
 from .batching import BatchBuilder, Prefetcher, TrainingBatch, clean_examples, token_budget_groups
 from .data import Example, load_label_map, read_dataset
 from .evaluate import score_spans
@@ -102,16 +103,14 @@ class TrainSettings:
             raise ValueError("give exactly one of --backbone (a pretrained encoder) or --init (a GLiNER checkpoint)")
         for name in ("steps", "batch_size", "max_tokens", "accumulate", "workers", "cpus_per_worker", "log_every",
                      "eval_every", "checkpoint_every", "keep_checkpoints", "max_types", "max_len", "max_width"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+            check_at_least(getattr(self, name), f"--{name.replace('_', '-')}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.loss_reduction not in ("sum", "mean"):
             raise ValueError(f"--loss-reduction must be 'sum' or 'mean', got {self.loss_reduction!r}")
         if not 0.0 <= self.warmup_ratio <= 1.0:
             raise ValueError(f"--warmup-ratio must lie in [0, 1], got {self.warmup_ratio}")
-        if not 0.0 < self.eval_threshold < 1.0:
-            raise ValueError(f"--eval-threshold must lie strictly between 0 and 1, got {self.eval_threshold}")
+        check_threshold(self.eval_threshold, "--eval-threshold")
 
     @property
     def run_dir(self) -> str:

@@ -20,8 +20,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..encoding import Batch, PromptTokenizer, Row
-from ..gliner import GLiNER, row_sizes
+from ..encoding import Batch, PromptTokenizer, Row, row_sizes
+from ..gliner import GLiNER
 from .span import GLiNERModel
 from .token import TokenModel, append_token_spans
 

@@ -24,7 +24,10 @@ from torch import nn
 
 from ..decode import Relation, RelationCandidate, Span, decode_relations, greedy_decode
 from ..encoding import Batch, Row
-from ..gliner import GLiNER, check_threshold, lap
+from ..checks import check_threshold
+from ..gliner import GLiNER
+from ..text import clean_relations
+from ..timing import lap
 from ..model import GLiNERConfig, ffn
 from .span import GLiNERModel, span_mask
 
@@ -205,14 +208,3 @@ class RelexGLiNER(GLiNER):
         pair_list, prob_list = entity_pairs.tolist(), probs.tolist()
         return [RelationCandidate(tuple(bounds[pair_list[p][0]]), tuple(bounds[pair_list[p][1]]), row.relations[r],
                                   prob_list[p][r]) for p, r in hits]
-
-
-def clean_relations(relations: Sequence[str]) -> tuple[str, ...]:
-    """Validate relation type names and drop duplicates, keeping first-seen order."""
-    if isinstance(relations, str):
-        raise ValueError(f"relations must be a list of strings, got the string {relations!r}; pass [{relations!r}]")
-    cleaned = tuple(dict.fromkeys(relations))
-    for relation in cleaned:
-        if not isinstance(relation, str) or not relation.strip():
-            raise ValueError(f"relation type {relation!r} is not a non-empty string")
-    return cleaned

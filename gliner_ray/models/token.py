@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ..decode import Span
-from ..encoding import Row
-from ..gliner import GLiNER, row_sizes
+from ..encoding import Row, row_sizes
+from ..gliner import GLiNER
 from ..model import Dropout, WordEncoder
 
 
