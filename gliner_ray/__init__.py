@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 # The model exports load on first use: Ray workers that run only the data layers (kg, pipeline CPU stages) unpickle
 # functions from this package, and importing torch and transformers in each new worker costs seconds.
-_LAZY_EXPORTS = {"GLiNER": ".gliner", "GLiNERConfig": ".model"}
+_LAZY_EXPORTS = {"GLiNER": ".predict", "GLiNERConfig": ".model"}
 
 
 def __getattr__(name: str):

@@ -259,7 +259,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from .gliner import GLiNER
+    from .predict import GLiNER
 
     label_map = load_label_map(args.label_map) if args.label_map else None
     names = dataset_names(args.data)

@@ -61,8 +61,8 @@ from .checks import check_at_least, check_threshold
 from .corpus import FORMATS, Record, Shard
 from .decode import Span, decode_relations, greedy_decode
 from .encoding import TokenizedText, window_rows
-from .gliner import GLiNER
 from .precision import PRECISIONS
+from .predict import GLiNER
 from .timing import lap
 from .text import Window, clean_labels, clean_relations, plan_windows, sentence_ends, split_in_pieces, word_splitter
 

@@ -352,7 +352,7 @@ class Window:
 def restore_or_build(settings: TrainSettings, checkpoint) -> tuple[Any, dict[str, Any], list[dict]]:
     """The GLiNER to train, the trainer state (step, optimizer, schedule) and the metrics so far: from the
     latest checkpoint when Ray Train has one (a restart or a re-run), else fresh from --init or --backbone."""
-    from .gliner import GLiNER
+    from .predict import GLiNER
 
     if checkpoint is not None:
         # A private copy per worker: Ray's shared per-node download (as_directory) can be read by one worker

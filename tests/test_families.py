@@ -10,7 +10,8 @@ from safetensors.torch import load_file, save_file
 
 from gliner_ray import GLiNER
 from gliner_ray.checkpoint import CONFIG_FILE
-from gliner_ray.models.token import TokenGLiNER, token_spans
+from gliner_ray.predict import TokenGLiNER
+from gliner_ray.predict.token import token_spans
 from test_parity import TEXTS
 
 LABELS = ["person", "location", "organization", "date"]
@@ -137,7 +138,7 @@ def bi_encoder(request, tmp_path_factory, minilm_dir, tiny_bert_dir):
 
 
 def test_bi_encoder_parity(bi_encoder, assert_same_entities):
-    from gliner_ray.models.biencoder import BiEncoderGLiNER
+    from gliner_ray.predict import BiEncoderGLiNER
 
     ours = assert_parity(bi_encoder, assert_same_entities)
     assert isinstance(ours, BiEncoderGLiNER)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from gliner_ray import GLiNER
 from gliner_ray.checkpoint import CONFIG_FILE
-from gliner_ray.models.relex import RelexGLiNER
+from gliner_ray.predict import RelexGLiNER
 from test_parity import TEXTS
 
 LABELS = ["person", "location", "organization", "date"]

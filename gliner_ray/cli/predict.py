@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..gliner import GLiNER
+    from ..predict import GLiNER
 
     texts = [line.rstrip("\n") for line in sys.stdin] if args.texts == ["-"] else args.texts
     model = GLiNER.from_pretrained(args.model, dtype=args.precision)

@@ -37,11 +37,11 @@ class Family:
 def family_of(config: GLiNERConfig) -> Family:
     """The family a checkpoint's config selects; a ValueError naming the setting for one we do not run."""
     # Imported here, not at the top: the predictors import gliner.py, which imports this package (span.py).
-    from ..gliner import GLiNER
+    from ..predict import BiEncoderGLiNER, BiEncoderTokenGLiNER, GLiNER, RelexGLiNER, TokenGLiNER
     from .span import GLiNERModel
-    from .biencoder import BiEncoderGLiNER, BiEncoderSpanModel, BiEncoderTokenGLiNER, BiEncoderTokenModel
-    from .relex import RelexGLiNER, RelexModel
-    from .token import TokenGLiNER, TokenModel
+    from .biencoder import BiEncoderSpanModel, BiEncoderTokenModel
+    from .relex import RelexModel
+    from .token import TokenModel
 
     config.check_supported()  # relation, decoder and streaming models are refused there, by name
     token_level = config.span_mode == "token_level"

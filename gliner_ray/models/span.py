@@ -5,7 +5,7 @@
     type vectors   = type_ffn(state of each <<ENT>>)
     span score     = span vector(start word, end word) · type vector, for spans of up to max_width words
 
-The predictor of this family is ``GLiNER`` itself (../gliner.py); the other families subclass it.
+The predictor of this family is ``GLiNER`` itself (../predict/base.py); the other families subclass it.
 """
 
 from __future__ import annotations

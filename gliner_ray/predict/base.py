@@ -11,15 +11,15 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from . import checkpoint
-from .decode import Span, greedy_decode
-from .checks import check_at_least, check_threshold
-from .encoding import Batch, PromptTokenizer, Row, row_sizes
-from .model import GLiNERConfig
-from .models.span import GLiNERModel, span_mask
-from .precision import inference_dtype
-from .text import clean_labels, word_splitter
-from .timing import lap
+from .. import checkpoint
+from ..checks import check_at_least, check_threshold
+from ..decode import Span, greedy_decode
+from ..encoding import Batch, PromptTokenizer, Row, row_sizes
+from ..model import GLiNERConfig
+from ..models.span import GLiNERModel, span_mask
+from ..precision import inference_dtype
+from ..text import clean_labels, word_splitter
+from ..timing import lap
 
 
 class GLiNER:
@@ -52,7 +52,7 @@ class GLiNER:
         ``GLiNER`` class of the checkpoint's family (token-level, bi-encoder...: see ``gliner_ray.models``).
         ``dtype``: a torch dtype or a precision name (``auto``, ``bf16``, ``fp16``, ``fp32``; see ``precision.py``);
         None is fp32."""
-        from .models import family_of
+        from ..models import family_of
 
         path = checkpoint.resolve_checkpoint_dir(name_or_path, cache_dir=cache_dir, revision=revision)
         config = checkpoint.read_config(path)
