@@ -18,7 +18,6 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
-from .encoding import PromptTokenizer
 from .model import GLiNERConfig
 
 CONFIG_FILE = "gliner_config.json"
@@ -123,18 +122,6 @@ def load_tokenizer(config: GLiNERConfig, path: Path | None):
     return tokenizer
 
 
-def load_prompt_tokenizer(name_or_path: str | os.PathLike) -> tuple[PromptTokenizer, GLiNERConfig]:
-    """The tokenizer side of a checkpoint, without its weights: for CPU workers that prepare model inputs. Its
-    class is the family's (bi-encoder texts carry no label prompt)."""
-    from .models import family_of
-
-    path = resolve_checkpoint_dir(name_or_path)
-    config = read_config(path)
-    tokenizer = load_tokenizer(config, path)
-    prompt_tokenizer_class = family_of(config).predictor.prompt_tokenizer_class
-    return prompt_tokenizer_class.for_encoder(tokenizer, config, encoder_config(config)), config
-
-
 def encoder_config(config: GLiNERConfig) -> PretrainedConfig:
     if config.encoder_config is not None:
         values = dict(config.encoder_config)
@@ -159,12 +146,9 @@ def load_labels_tokenizer(config: GLiNERConfig, path: Path | None):
     return AutoTokenizer.from_pretrained(saved if saved is not None and saved.is_dir() else config.labels_encoder)
 
 
-def build_model(config: GLiNERConfig, tokenizer) -> nn.Module:
-    """A randomly initialised network of the config's family (``models.family_of``) with the checkpoint's shapes.
+def build_model(network: type[nn.Module], config: GLiNERConfig, tokenizer) -> nn.Module:
+    """A randomly initialised ``network`` (the class of the config's family) with the checkpoint's shapes.
     The embedding matrix fits the tokenizer, except for bi-encoders, whose texts carry no prompt tokens."""
-    from .models import family_of
-
-    network = family_of(config).network
     encoder = AutoModel.from_config(encoder_config(config))
     if config.labels_encoder:
         return network(config, encoder, AutoModel.from_config(labels_encoder_config(config)))

@@ -56,13 +56,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import corpus, storage
-from .checkpoint import load_prompt_tokenizer
 from .checks import check_at_least, check_threshold
 from .corpus import FORMATS, Record, Shard
 from .decode import Span, decode_relations, greedy_decode
 from .encoding import TokenizedText, window_rows
 from .precision import PRECISIONS
 from .predict import GLiNER
+from .predict.families import load_prompt_tokenizer
 from .timing import lap
 from .text import Window, clean_labels, clean_relations, plan_windows, sentence_ends, split_in_pieces, word_splitter
 

@@ -170,7 +170,7 @@ def test_bi_encoder_encodes_each_label_once(bi_encoder, assert_same_entities):
 
 def test_bi_encoder_inputs_prepared_apart_carry_no_prompt(bi_encoder):
     """Extraction's CPU workers plan model rows from the tokenizer side alone: the same rows as the model's own."""
-    from gliner_ray.checkpoint import load_prompt_tokenizer
+    from gliner_ray.predict.families import load_prompt_tokenizer
 
     ours = GLiNER.from_pretrained(bi_encoder, device="cpu")
     prompt_tokenizer, _ = load_prompt_tokenizer(bi_encoder)

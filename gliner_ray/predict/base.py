@@ -49,25 +49,14 @@ class GLiNER:
         revision: str | None = None,
     ) -> "GLiNER":
         """Load a hub id or a local checkpoint directory (either config generation), strictly. The result is the
-        ``GLiNER`` class of the checkpoint's family (token-level, bi-encoder...: see ``gliner_ray.models``).
+        ``GLiNER`` class of the checkpoint's family (token-level, bi-encoder...: see ``predict/families.py``).
         ``dtype``: a torch dtype or a precision name (``auto``, ``bf16``, ``fp16``, ``fp32``; see ``precision.py``);
         None is fp32."""
-        from ..models import family_of
+        # The one import upwards in predict/: the base class hands out its subclasses, and the family table that
+        # names them (families.py) imports them, so it is read when a checkpoint is loaded, not when this loads.
+        from .families import load_predictor
 
-        path = checkpoint.resolve_checkpoint_dir(name_or_path, cache_dir=cache_dir, revision=revision)
-        config = checkpoint.read_config(path)
-        tokenizer = checkpoint.load_tokenizer(config, path)
-        ent_id = tokenizer.convert_tokens_to_ids(config.ent_token)
-        if config.class_token_index not in (-1, ent_id):
-            raise ValueError(
-                f"{path}: class_token_index={config.class_token_index} in {checkpoint.CONFIG_FILE} but the tokenizer "
-                f"gives {config.ent_token!r} id {ent_id}; the tokenizer files do not belong to these weights"
-            )
-        config.class_token_index = ent_id
-        model = checkpoint.build_model(config, tokenizer)
-        checkpoint.load_weights_strictly(model, checkpoint.read_state_dict(path))
-        extras = {"labels_tokenizer": checkpoint.load_labels_tokenizer(config, path)} if config.labels_encoder else {}
-        return family_of(config).predictor(model, tokenizer, config, **extras).to(device, dtype)
+        return load_predictor(name_or_path, device, dtype, cache_dir, revision)
 
     @classmethod
     def from_backbone(
@@ -221,7 +210,7 @@ class GLiNER:
     def _candidates(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]]) -> None:
         """Append to ``out[b]`` the spans of row b scoring above ``threshold``: inside the text, of one of its
         labels, starting in the row's own word range. Selection runs in torch; Python only builds the Spans.
-        Each family reads its own logits (token-level models: see ``gliner_ray.models.token``)."""
+        Each family reads its own logits (token-level models: see ``predict/token.py``)."""
         probs = torch.sigmoid(logits.float())
         _, num_words, max_width, num_types = probs.shape
         window_start = torch.tensor([row.window.start for row in rows])
