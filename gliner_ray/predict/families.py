@@ -3,13 +3,13 @@
 A family is a network (``models/``: an ``nn.Module`` in the checkpoint's parameter layout) and the ``GLiNER``
 class that prompts it and turns its scores into entities (``predict/``):
 
-| family            | config                                       | network                 | predictor                |
-|-------------------|----------------------------------------------|-------------------------|--------------------------|
-| uni-encoder span  | span_mode markerV0 / marker                  | ``GLiNERModel``         | ``GLiNER``               |
-| uni-encoder token | span_mode token_level                        | ``TokenModel``          | ``TokenGLiNER``          |
-| bi-encoder span   | labels_encoder, span_mode markerV0 / marker  | ``BiEncoderSpanModel``  | ``BiEncoderGLiNER``      |
-| bi-encoder token  | labels_encoder, span_mode token_level        | ``BiEncoderTokenModel`` | ``BiEncoderTokenGLiNER`` |
-| relation (relex)  | relations_layer, span_mode markerV0 / marker | ``RelexModel``          | ``RelexGLiNER``          |
+| family            | config                                     | network                 | predictor                |
+|-------------------|--------------------------------------------|-------------------------|--------------------------|
+| uni-encoder span  | span_mode markerV0/marker                  | ``GLiNERModel``         | ``GLiNER``               |
+| uni-encoder token | span_mode token_level                      | ``TokenModel``          | ``TokenGLiNER``          |
+| bi-encoder span   | labels_encoder, span_mode markerV0/marker  | ``BiEncoderSpanModel``  | ``BiEncoderGLiNER``      |
+| bi-encoder token  | labels_encoder, span_mode token_level      | ``BiEncoderTokenModel`` | ``BiEncoderTokenGLiNER`` |
+| relation (relex)  | relations_layer, span_mode markerV0/marker | ``RelexModel``          | ``RelexGLiNER``          |
 
 Token-level relation models, triple scorers, label decoders and streaming models are refused by name. The family
 is read from the config as the reference library does (``span_mode``, ``labels_encoder``, ``relations_layer``,

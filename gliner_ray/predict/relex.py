@@ -34,24 +34,13 @@ class RelexGLiNER(GLiNER):
         GLiNER._candidates(scores.span_logits, rows, threshold, out)
 
     def predict_relations(
-        self,
-        texts: Sequence[str] | str,
-        labels: Sequence[str],
-        relations: Sequence[str],
-        threshold: float = 0.5,
-        adjacency_threshold: float | None = None,
-        relation_threshold: float | None = None,
-        flat_ner: bool = True,
-        multi_label: bool = False,
-        batch_size: int = 8,
+        self, texts: Sequence[str] | str, labels: Sequence[str], relations: Sequence[str], *args: Any, **options: Any
     ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
         """Entities (as ``predict``) and relations of each text, a relation as ``{"head": entity, "tail": entity,
         "relation", "score"}`` with entities as ``{"start", "end", "text", "label", "score"}`` (character offsets).
-        The adjacency and relation thresholds default to ``threshold``, as in the reference library."""
+        The options after ``relations`` (thresholds, decoding, batch size) are those of ``predict_relations_words``."""
         texts, split = self.split_texts(texts)
-        entities, found = self.predict_relations_words([s.words for s in split], labels, relations, threshold,
-                                                       adjacency_threshold, relation_threshold, flat_ner,
-                                                       multi_label, batch_size)
+        entities, found = self.predict_relations_words([s.words for s in split], labels, relations, *args, **options)
         entity_dicts, relation_dicts = [], []
         for text, words, spans, text_relations in zip(texts, split, entities, found):
             entity_dicts.append([self.entity_dict(text, words, span) for span in spans])
@@ -75,7 +64,8 @@ class RelexGLiNER(GLiNER):
         multi_label: bool = False,
         batch_size: int = 8,
     ) -> tuple[list[list[Span]], list[list[Relation]]]:
-        """``predict_relations`` over pre-split texts: decoded spans and relations in word indices."""
+        """``predict_relations`` over pre-split texts: decoded spans and relations in word indices. The adjacency and
+        relation thresholds default to ``threshold``, as in the reference library."""
         labels, relations = tuple(self._label_sets(labels, 1)[0]), clean_relations(relations)
         rows = []
         for i, words in enumerate(texts):
