@@ -2,5 +2,4 @@
 
 from __future__ import annotations
 
-from ..kg import add_kg_arguments as add_arguments, run_kg as run
-
+from ..kg.graph import add_kg_arguments as add_arguments, run_kg as run

@@ -80,8 +80,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
 
-from . import storage
-from .checks import check_at_least
+from .. import storage
+from ..checks import check_at_least
 
 logger = logging.getLogger(__name__)
 
