@@ -82,34 +82,11 @@ import ray
 
 from .. import storage
 from ..checks import check_at_least
+from .schema import (ENTITY_SCHEMA, MENTION_COLUMNS, OUTPUT_NAMES, RELATION_COLUMNS, RELATION_SCHEMA,
+                     TYPED_RELATION_SCHEMA, add_counts, check_columns, count_problems, validate_counts)
 
 logger = logging.getLogger(__name__)
 
-# The extraction output contract: column -> the kind of Arrow type it must have.
-MENTION_COLUMNS = {"doc_id": "string", "start": "integer", "end": "integer", "span": "string", "label": "string",
-                   "score": "floating"}
-TYPE_CHECKS = {
-    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-    "integer": pa.types.is_integer,
-    "floating": pa.types.is_floating,
-}
-ENTITY_SCHEMA = pa.schema([
-    ("entity_id", pa.string()), ("name", pa.string()), ("label", pa.string()), ("mentions", pa.int64()),
-    ("documents", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
-])
-RELATION_SCHEMA = pa.schema([
-    ("source_id", pa.string()), ("target_id", pa.string()), ("documents", pa.int64()), ("weight", pa.int64()),
-])
-# The relation extraction output contract (``OUTPUT/relations/*.parquet`` beside ``mentions/``).
-RELATION_COLUMNS = {"doc_id": "string", "head_start": "integer", "head_end": "integer", "head_span": "string",
-                    "head_label": "string", "tail_start": "integer", "tail_end": "integer", "tail_span": "string",
-                    "tail_label": "string", "relation": "string", "score": "floating"}
-TYPED_RELATION_SCHEMA = pa.schema([
-    ("source_id", pa.string()), ("target_id", pa.string()), ("relation", pa.string()), ("documents", pa.int64()),
-    ("weight", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
-])
-# What this command writes under --output; anything else there is not ours to delete.
-OUTPUT_NAMES = ("_SUCCESS", "entities", "relations", "typed_relations", "mention_entities", "neo4j")
 NEO4J_NODE_LABEL = "Entity"
 NEO4J_RELATIONSHIP_TYPE = "CO_OCCURS_WITH"
 BYTES_PER_PARTITION = 8 * 1024**2  # of input Parquet (about 500k mentions): one read task and one partition each
@@ -164,19 +141,6 @@ def split(table: pa.Table, partition: np.ndarray, partitions: int) -> list[pa.Ta
     order = np.argsort(partition, kind="stable")
     bounds = np.searchsorted(partition[order], np.arange(partitions + 1))
     return [table.take(order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
-
-
-def count_problems(table: pa.Table, min_score: float, columns: dict, offsets: list[tuple[str, str]]) -> dict:
-    """What a read task reports of its rows (mentions or relations): ``rows``, ``at_min_score`` (rows at or above
-    ``min_score``), ``end_before_start`` (rows with an ``(start, end)`` pair of ``offsets`` reversed), and
-    ``null_NAME`` per column of ``columns``."""
-    reversed_offsets = [pc.fill_null(pc.less(table[end], table[start]), False) for start, end in offsets]
-    return {
-        "rows": table.num_rows,
-        "at_min_score": pc.sum(pc.greater_equal(table["score"], min_score)).as_py() or 0,
-        "end_before_start": pc.sum(functools.reduce(pc.or_, reversed_offsets)).as_py() or 0,
-        **{f"null_{name}": table[name].null_count for name in columns},
-    }
 
 
 def link_entities(spans: pa.ChunkedArray, labels: pa.ChunkedArray) -> pa.Array:
@@ -569,48 +533,6 @@ def write_neo4j_headers(fs: pafs.FileSystem, root: str, typed_relations: bool) -
 
 
 # --- the job -------------------------------------------------------------------------------------------------
-
-
-def check_columns(schema: pa.Schema, uri: str, flag: str = "--mentions", columns: dict = MENTION_COLUMNS) -> None:
-    """Refuse mention (or relation) files without the columns of the extraction output, or with other types."""
-    for name, kind in columns.items():
-        if name not in schema.names:
-            raise ValueError(f"{flag} {uri}: column {name!r} is missing (columns: {', '.join(schema.names)}); "
-                             f"{flag[2:-1]} files need {', '.join(columns)}")
-        if not TYPE_CHECKS[kind](schema.field(name).type):
-            raise ValueError(f"{flag} {uri}: column {name!r} has type {schema.field(name).type}, expected {kind}")
-
-
-def add_counts(stats: list[dict], uri: str, flag: str = "--mentions", columns: dict = MENTION_COLUMNS) -> dict:
-    """The read tasks' ``count_problems`` added up, after refusing what they found wrong: unreadable files, nulls,
-    reversed offsets, relations without a type."""
-    for found in stats:
-        if "error" in found:
-            raise ValueError(found["error"])
-    counts = {name: sum(found[name] for found in stats) for name in stats[0]}
-    nulls = [name for name in columns if counts[f"null_{name}"]]
-    if nulls:
-        raise ValueError(f"{flag} {uri}: null values in {', '.join(nulls)} "
-                         f"({', '.join(str(counts[f'null_{n}']) for n in nulls)} rows); "
-                         f"every {flag[2:-1]} needs all columns")
-    if counts["end_before_start"]:
-        raise ValueError(f"{flag} {uri}: {counts['end_before_start']} rows have end < start (offsets are "
-                         "[start, end), end exclusive)")
-    if counts.get("untyped"):
-        raise ValueError(f"{flag} {uri}: {counts['untyped']} rows have a relation without letters or digits, "
-                         "which cannot name a relationship type")
-    return counts
-
-
-def validate_counts(stats: list[dict], uri: str, min_score: float) -> dict:
-    """The mention read tasks' counts added up (``add_counts``), refusing also no rows, or none to keep."""
-    counts = add_counts(stats, uri)
-    if not counts["rows"]:
-        raise ValueError(f"--mentions {uri}: the mention files hold no rows")
-    if not counts["at_min_score"]:
-        raise ValueError(f"--mentions {uri}: none of the {counts['rows']} mentions has score >= {min_score:g}; "
-                         "lower --min-score")
-    return counts
 
 
 def plan_partitions(sizes: list[int], cpus: int) -> int:
