@@ -84,13 +84,12 @@ from .. import storage
 from ..checks import check_at_least
 from .entities import display_form, entity_id, link_mentions, link_relations, normalize_surface
 from .tables import cooccurrences, sql, sum_relations, summarize_entities, summarize_typed_relations
+from .neo4j import neo4j_type, write_neo4j_headers, write_neo4j_parts
 from .schema import (ENTITY_SCHEMA, MENTION_COLUMNS, OUTPUT_NAMES, RELATION_COLUMNS, RELATION_SCHEMA,
                      TYPED_RELATION_SCHEMA, add_counts, check_columns, count_problems, validate_counts)
 
 logger = logging.getLogger(__name__)
 
-NEO4J_NODE_LABEL = "Entity"
-NEO4J_RELATIONSHIP_TYPE = "CO_OCCURS_WITH"
 BYTES_PER_PARTITION = 8 * 1024**2  # of input Parquet (about 500k mentions): one read task and one partition each
 MAX_PARTITIONS = 200
 
@@ -111,43 +110,6 @@ def split(table: pa.Table, partition: np.ndarray, partitions: int) -> list[pa.Ta
     order = np.argsort(partition, kind="stable")
     bounds = np.searchsorted(partition[order], np.arange(partitions + 1))
     return [table.take(order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
-
-
-def neo4j_type(relations: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Neo4j relationship types from relation names, upper snake case: "works for" -> WORKS_FOR (every run of
-    characters other than letters and digits becomes one underscore; none at the ends)."""
-    snake = pc.replace_substring_regex(relations, r"[^\p{L}\p{N}]+", "_")
-    return pc.utf8_trim(pc.utf8_upper(snake), "_")
-
-
-def neo4j_nodes(entities: pa.Table) -> pa.Table:
-    """Entity rows in the column order of the node header; ``:LABEL`` gives every node ``Entity`` and its type."""
-    return pa.table({
-        "entity_id:ID": entities["entity_id"], "name": entities["name"], "label": entities["label"],
-        ":LABEL": pc.binary_join_element_wise(NEO4J_NODE_LABEL, entities["label"], ";"),
-        "mentions:long": entities["mentions"], "documents:long": entities["documents"],
-        "mean_score:double": entities["mean_score"], "max_score:double": entities["max_score"],
-    })
-
-
-def neo4j_relationships(relations: pa.Table) -> pa.Table:
-    """Relation rows in the column order of the relationship header."""
-    return pa.table({
-        ":START_ID": relations["source_id"], ":END_ID": relations["target_id"],
-        ":TYPE": pa.array([NEO4J_RELATIONSHIP_TYPE] * relations.num_rows, pa.string()),
-        "documents:long": relations["documents"], "weight:long": relations["weight"],
-    })
-
-
-def neo4j_typed_relationships(relations: pa.Table) -> pa.Table:
-    """Typed relation rows in the column order of their relationship header: ``:TYPE`` is the relation in upper
-    snake case (``neo4j_type``), ``relation`` the name as extracted."""
-    return pa.table({
-        ":START_ID": relations["source_id"], ":END_ID": relations["target_id"],
-        ":TYPE": neo4j_type(relations["relation"]), "relation": relations["relation"],
-        "documents:long": relations["documents"], "weight:long": relations["weight"],
-        "mean_score:double": relations["mean_score"], "max_score:double": relations["max_score"],
-    })
 
 
 # --- files ---------------------------------------------------------------------------------------------------
@@ -342,17 +304,6 @@ def reduce_typed_relations(entities: pa.Table, *parts: pa.Table) -> list:
     return [{"relations_kept": kept.num_rows, "typed_relations": typed.num_rows}, typed]
 
 
-def csv_bytes(table: pa.Table) -> bytes:
-    """Headerless CSV: the header goes in a file of its own, for ``neo4j-admin``."""
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False))
-    return sink.getvalue().to_pybytes()
-
-
-NEO4J_TABLES = (("entities", neo4j_nodes, ENTITY_SCHEMA), ("relations", neo4j_relationships, RELATION_SCHEMA),
-                ("typed_relations", neo4j_typed_relationships, TYPED_RELATION_SCHEMA))
-
-
 @ray.remote
 def write_partition(fs: pafs.FileSystem, root: str, index: int, entities: pa.Table, mentions: pa.Table,
                     relations: pa.Table, typed_relations: pa.Table | None, neo4j: bool) -> None:
@@ -366,18 +317,7 @@ def write_partition(fs: pafs.FileSystem, root: str, index: int, entities: pa.Tab
         if table.num_rows or index == 0:
             storage.write_bytes(fs, f"{root}/{name}/part-{index:05d}.parquet", storage.parquet_bytes(table))
     if neo4j:
-        for name, to_csv_columns, _ in NEO4J_TABLES:
-            if name in tables and (tables[name].num_rows or index == 0):
-                storage.write_bytes(fs, f"{root}/neo4j/{name}/part-{index:05d}.csv",
-                                    csv_bytes(to_csv_columns(tables[name])))
-
-
-def write_neo4j_headers(fs: pafs.FileSystem, root: str, typed_relations: bool) -> None:
-    """``root/neo4j/{entities,relations,typed_relations}_header.csv``: ``neo4j-admin database import full
-    --nodes=HEADER,PARTS --relationships=HEADER,PARTS`` reads them before the headerless parts."""
-    for name, to_csv_columns, schema in NEO4J_TABLES[:3 if typed_relations else 2]:
-        columns = to_csv_columns(schema.empty_table()).schema.names
-        storage.write_bytes(fs, f"{root}/neo4j/{name}_header.csv", (",".join(columns) + "\n").encode())
+        write_neo4j_parts(fs, root, index, tables)
 
 
 # --- the job -------------------------------------------------------------------------------------------------
