@@ -84,7 +84,9 @@ from .. import storage
 from ..checks import check_at_least
 from .entities import display_form, entity_id, link_mentions, link_relations, normalize_surface
 from .tables import cooccurrences, sql, sum_relations, summarize_entities, summarize_typed_relations
-from .neo4j import neo4j_type, write_neo4j_headers, write_neo4j_parts
+from .files import (check_output, clear_output, find_mention_files, find_relation_files, group_files, read_files,
+                    write_parts)
+from .neo4j import neo4j_type, write_neo4j_headers
 from .schema import (ENTITY_SCHEMA, MENTION_COLUMNS, OUTPUT_NAMES, RELATION_COLUMNS, RELATION_SCHEMA,
                      TYPED_RELATION_SCHEMA, add_counts, check_columns, count_problems, validate_counts)
 
@@ -112,108 +114,7 @@ def split(table: pa.Table, partition: np.ndarray, partitions: int) -> list[pa.Ta
     return [table.take(order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
-# --- files ---------------------------------------------------------------------------------------------------
-
-
-def find_mention_files(
-    uri: str, allow_incomplete: bool = False
-) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]]:
-    """The mention Parquet files ``uri`` names (with their sizes), their filesystem, and the directory they were
-    found under.
-
-    ``uri`` is an extraction output (then its ``mentions/`` are read, and its ``_SUCCESS`` must exist unless
-    ``allow_incomplete``), a directory of Parquet files, one file, or a glob (``*`` may cross directories).
-    """
-    fs, path = storage.resolve(uri)
-    if fs.get_file_info(f"{path}/mentions").type == pafs.FileType.Directory:
-        if not allow_incomplete and fs.get_file_info(f"{path}/_SUCCESS").type != pafs.FileType.File:
-            raise ValueError(
-                f"--mentions {uri} is an extraction output without _SUCCESS: the extraction has not finished "
-                "(or crashed); wait for it or re-run it, or pass --allow-incomplete to use the mentions "
-                "written so far"
-            )
-        uri = storage.join(uri, "mentions")
-    fs, base, infos = storage.find_files(uri)
-    if fs.get_file_info(base).type == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"--mentions {uri}: no such file or directory")
-    files = [info for info in infos if info.path == base or info.path.endswith(".parquet")]
-    if not files:
-        raise ValueError(f"--mentions {uri}: no mention Parquet files found "
-                         "(expected *.parquet files, or an extraction output with mentions/)")
-    return fs, base, files
-
-
-def find_relation_files(mentions: str, relations: str | None) -> tuple[str, pafs.FileSystem, str, list] | None:
-    """The relation Parquet files to type edges with, as ``(uri, filesystem, base, files)``: those ``relations``
-    names (a directory, a glob, or an extraction output's ``relations/``), else the ``relations/`` beside the
-    ``mentions/`` of the extraction output ``mentions``; None when there are none (co-occurrence edges only)."""
-    uri = relations or mentions
-    fs, path = storage.resolve(uri)
-    beside_mentions = fs.get_file_info(f"{path}/mentions").type == pafs.FileType.Directory
-    if fs.get_file_info(f"{path}/relations").type == pafs.FileType.Directory and (relations or beside_mentions):
-        uri = storage.join(uri, "relations")
-    elif relations is None:
-        return None
-    fs, base, infos = storage.find_files(uri)
-    files = [info for info in infos if info.path == base or info.path.endswith(".parquet")]
-    if relations and fs.get_file_info(base).type == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"--relations {uri}: no such file or directory")
-    if relations and not files:
-        raise ValueError(f"--relations {uri}: no relation Parquet files found (expected *.parquet files, or an "
-                         "extraction output with relations/)")
-    return (uri, fs, base, files) if files else None
-
-
-def check_output(uri: str, overwrite: bool, input_fs: pafs.FileSystem, input_root: str) -> tuple[pafs.FileSystem, str]:
-    """The output filesystem and root, after refusing an output that overlaps the input, holds files this command
-    did not write, or holds a previous graph while ``overwrite`` is off."""
-    fs, root = storage.resolve(uri)
-    root = root.rstrip("/")
-    if fs.type_name == input_fs.type_name and (
-        root == input_root or root.startswith(input_root + "/") or input_root.startswith(root + "/")
-    ):
-        raise ValueError(f"--output {uri} overlaps the input {input_root}: write the graph somewhere else")
-    info = fs.get_file_info(root)
-    if info.type == pafs.FileType.File:
-        raise FileExistsError(f"--output {uri} is a file: give a directory")
-    if info.type == pafs.FileType.NotFound:
-        return fs, root
-    present = {entry.base_name for entry in fs.get_file_info(pafs.FileSelector(root))}
-    foreign = sorted(present - set(OUTPUT_NAMES))
-    if foreign:
-        raise FileExistsError(f"--output {uri} holds files this command did not write ({', '.join(foreign[:5])}): "
-                              "choose a new or empty directory")
-    if present and not overwrite:
-        raise FileExistsError(f"--output {uri} already holds a graph: pass --overwrite to replace it")
-    return fs, root
-
-
-def clear_output(fs: pafs.FileSystem, root: str) -> None:
-    """Delete a previous graph under ``root``: ``_SUCCESS`` first, so a crash midway never looks complete."""
-    for name in OUTPUT_NAMES:  # _SUCCESS first
-        info = fs.get_file_info(f"{root}/{name}")
-        if info.type == pafs.FileType.File:
-            fs.delete_file(info.path)
-        elif info.type == pafs.FileType.Directory:
-            fs.delete_dir(info.path)
-
-
 # --- Ray tasks: one per file group or partition; each returns a small stats dict first -----------------------
-
-
-def read_files(files: list[str], fs: pafs.FileSystem, uri: str, flag: str, columns: dict) -> pa.Table | dict:
-    """The Parquet ``files`` as one table, or ``{"error": ...}`` naming the file that cannot be read or lacks
-    ``columns``."""
-    tables = []
-    for path in files:
-        try:
-            table = pq.read_table(path, filesystem=fs)
-            check_columns(table.schema, uri, flag, columns)
-        except (OSError, ValueError, pa.ArrowException) as error:
-            return {"error": str(error) if str(error).startswith(flag) else
-                    f"{flag} {uri}: cannot read {storage.display(fs, path)}: {error}"}
-        tables.append(table)
-    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def score_floor(table: pa.Table, min_score: float) -> float:
@@ -307,17 +208,12 @@ def reduce_typed_relations(entities: pa.Table, *parts: pa.Table) -> list:
 @ray.remote
 def write_partition(fs: pafs.FileSystem, root: str, index: int, entities: pa.Table, mentions: pa.Table,
                     relations: pa.Table, typed_relations: pa.Table | None, neo4j: bool) -> None:
-    """Write partition ``index`` of each table as ``part-NNNNN.parquet`` (``.csv`` under ``neo4j/``). Empty
-    partitions write nothing, except partition 0, so that every table has at least one (maybe empty) file.
-    ``typed_relations`` is None without relation input: then there is no such table."""
+    """Write partition ``index`` of each table (``files.write_parts``). ``typed_relations`` is None without relation
+    input: then there is no such table."""
     tables = {"entities": entities, "relations": relations, "mention_entities": mentions}
     if typed_relations is not None:
         tables["typed_relations"] = typed_relations
-    for name, table in tables.items():
-        if table.num_rows or index == 0:
-            storage.write_bytes(fs, f"{root}/{name}/part-{index:05d}.parquet", storage.parquet_bytes(table))
-    if neo4j:
-        write_neo4j_parts(fs, root, index, tables)
+    write_parts(fs, root, index, tables, neo4j)
 
 
 # --- the job -------------------------------------------------------------------------------------------------
@@ -328,19 +224,6 @@ def plan_partitions(sizes: list[int], cpus: int) -> int:
     megabyte, at most ``MAX_PARTITIONS``."""
     total = sum(sizes)
     return max(1, min(MAX_PARTITIONS, max(math.ceil(total / BYTES_PER_PARTITION), min(cpus, total // 1024**2))))
-
-
-def group_files(infos: list[pafs.FileInfo], groups: int) -> list[list[str]]:
-    """Consecutive files in at most about ``groups`` groups of similar total size: one read task each."""
-    target = sum(info.size or 0 for info in infos) / groups
-    grouped, current, size = [], [], 0
-    for info in infos:
-        current.append(info.path)
-        size += info.size or 0
-        if size >= target:
-            grouped.append(current)
-            current, size = [], 0
-    return grouped + ([current] if current else [])
 
 
 def build_graph(
