@@ -63,157 +63,26 @@ then write tasks put one ``part-NNNNN`` file per partition and table, and ``_SUC
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
 import json
 import logging
 import math
 import time
-import unicodedata
 
-import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
 
 from .. import storage
 from ..checks import check_at_least
-from .entities import display_form, entity_id, link_mentions, link_relations, normalize_surface
-from .tables import cooccurrences, sql, sum_relations, summarize_entities, summarize_typed_relations
-from .files import (check_output, clear_output, find_mention_files, find_relation_files, group_files, read_files,
-                    write_parts)
-from .neo4j import neo4j_type, write_neo4j_headers
-from .schema import (ENTITY_SCHEMA, MENTION_COLUMNS, OUTPUT_NAMES, RELATION_COLUMNS, RELATION_SCHEMA,
-                     TYPED_RELATION_SCHEMA, add_counts, check_columns, count_problems, validate_counts)
+from .files import check_output, clear_output, find_mention_files, find_relation_files, group_files
+from .neo4j import write_neo4j_headers
+from .schema import RELATION_COLUMNS, add_counts, check_columns, validate_counts
+from .tasks import (keep_heads, read_and_link, read_relations, reduce_documents, reduce_entities, reduce_pairs,
+                    reduce_typed_relations, write_partition)
 
 logger = logging.getLogger(__name__)
 
 BYTES_PER_PARTITION = 8 * 1024**2  # of input Parquet (about 500k mentions): one read task and one partition each
 MAX_PARTITIONS = 200
-
-
-# --- columnar steps (plain functions of Arrow tables; each runs inside one Ray task) -------------------------
-
-
-def hash_partitions(table: pa.Table, columns: list[str], partitions: int) -> np.ndarray:
-    """The partition of each row, ``hash(columns) % partitions``: rows with equal keys land in the same one."""
-    if partitions == 1:
-        return np.zeros(table.num_rows, np.uint64)
-    keys = table.select(columns)
-    return sql(f"SELECT hash({', '.join(columns)}) % {partitions} AS p FROM keys", keys=keys)["p"].to_numpy()
-
-
-def split(table: pa.Table, partition: np.ndarray, partitions: int) -> list[pa.Table]:
-    """``table`` as ``partitions`` tables, row ``i`` going to ``partition[i]`` (compact copies, not slices)."""
-    order = np.argsort(partition, kind="stable")
-    bounds = np.searchsorted(partition[order], np.arange(partitions + 1))
-    return [table.take(order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
-
-
-# --- Ray tasks: one per file group or partition; each returns a small stats dict first -----------------------
-
-
-def score_floor(table: pa.Table, min_score: float) -> float:
-    """``min_score`` in the scores' own precision, so that --min-score 0.9 keeps a float32 score of 0.9."""
-    return pa.scalar(min_score, table.schema.field("score").type).as_py()
-
-
-@ray.remote
-def read_and_link(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
-    """Read a group of mention files; return their validation counts (or ``{"error": ...}``), then their mentions
-    at or above ``min_score`` with entity ids, split by entity into ``partitions`` tables."""
-    nothing = [None] * partitions
-    mentions = read_files(files, fs, uri, "--mentions", MENTION_COLUMNS)
-    if isinstance(mentions, dict):
-        return [mentions, *nothing]
-    floor = score_floor(mentions, min_score)
-    counts = count_problems(mentions, floor, MENTION_COLUMNS, [("start", "end")])
-    if counts["end_before_start"] or any(counts[f"null_{name}"] for name in MENTION_COLUMNS):
-        return [counts, *nothing]  # refused by the driver: no point in linking
-    linked = link_mentions(mentions.filter(pc.greater_equal(mentions["score"], floor)))
-    return [counts, *split(linked, hash_partitions(linked, ["entity_id"], partitions), partitions)]
-
-
-@ray.remote
-def read_relations(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
-    """Read a group of relation files; return their validation counts (or ``{"error": ...}``), then their
-    relations at or above ``min_score`` as directed entity edges (``link_relations``), split by head entity."""
-    nothing = [None] * partitions
-    relations = read_files(files, fs, uri, "--relations", RELATION_COLUMNS)
-    if isinstance(relations, dict):
-        return [relations, *nothing]
-    floor = score_floor(relations, min_score)
-    offsets = [("head_start", "head_end"), ("tail_start", "tail_end")]
-    counts = count_problems(relations, floor, RELATION_COLUMNS, offsets)
-    counts["untyped"] = pc.sum(pc.equal(neo4j_type(relations["relation"]), "")).as_py() or 0
-    if counts["end_before_start"] or counts["untyped"] or any(counts[f"null_{n}"] for n in RELATION_COLUMNS):
-        return [counts, *nothing]
-    linked = link_relations(relations.filter(pc.greater_equal(relations["score"], floor)))
-    return [counts, *split(linked, hash_partitions(linked, ["source_id"], partitions), partitions)]
-
-
-@ray.remote
-def reduce_entities(min_count: int, partitions: int, *parts: pa.Table) -> list:
-    """All mentions of the entities of one partition: their counts, the entity rows with at least ``min_count``
-    mentions, those entities' mentions, and those mentions' ``(doc_id, entity_id, start, end)`` split by document."""
-    mentions = pa.concat_tables(parts, promote_options="permissive")
-    all_entities = summarize_entities(mentions)
-    entities, kept = all_entities, mentions
-    if min_count > 1:
-        entities = all_entities.filter(pc.greater_equal(all_entities["mentions"], min_count))
-        kept = mentions.filter(pc.is_in(mentions["entity_id"], value_set=entities["entity_id"]))
-    stats = {"entities": all_entities.num_rows, "kept_entities": entities.num_rows, "kept_mentions": kept.num_rows,
-             "most_mentions": pc.max(all_entities["mentions"]).as_py() or 0}
-    links = kept.select(["doc_id", "entity_id", "start", "end"])
-    return [stats, entities, kept, *split(links, hash_partitions(links, ["doc_id"], partitions), partitions)]
-
-
-@ray.remote
-def reduce_documents(window: int | None, partitions: int, *parts: pa.Table) -> list:
-    """The co-occurrences in the documents of one partition, summed, split by pair into ``partitions`` tables."""
-    pairs = cooccurrences(pa.concat_tables(parts, promote_options="permissive"), window)
-    return [pairs.num_rows, *split(pairs, hash_partitions(pairs, ["source_id", "target_id"], partitions), partitions)]
-
-
-@ray.remote
-def reduce_pairs(*parts: pa.Table) -> list:
-    """The relation rows of the pairs of one partition, and their number."""
-    relations = sum_relations(pa.concat_tables(parts))
-    return [relations.num_rows, relations]
-
-
-@ray.remote
-def keep_heads(partitions: int, entities: pa.Table, *parts: pa.Table) -> list:
-    """The relations of one head-entity partition whose head is a kept entity (one of ``entities``, the entity rows
-    of the same partition), split by tail entity; their number first."""
-    relations = pa.concat_tables(parts, promote_options="permissive")
-    kept = relations.filter(pc.is_in(relations["source_id"], value_set=entities["entity_id"]))
-    return [kept.num_rows, *split(kept, hash_partitions(kept, ["target_id"], partitions), partitions)]
-
-
-@ray.remote
-def reduce_typed_relations(entities: pa.Table, *parts: pa.Table) -> list:
-    """The typed relation rows of one tail-entity partition: every row of a (source, target, relation) triple is
-    here, so this is the final ``GROUP BY``, over the relations whose tail is also kept; their counts first."""
-    relations = pa.concat_tables(parts, promote_options="permissive")
-    kept = relations.filter(pc.is_in(relations["target_id"], value_set=entities["entity_id"]))
-    typed = summarize_typed_relations(kept)
-    return [{"relations_kept": kept.num_rows, "typed_relations": typed.num_rows}, typed]
-
-
-@ray.remote
-def write_partition(fs: pafs.FileSystem, root: str, index: int, entities: pa.Table, mentions: pa.Table,
-                    relations: pa.Table, typed_relations: pa.Table | None, neo4j: bool) -> None:
-    """Write partition ``index`` of each table (``files.write_parts``). ``typed_relations`` is None without relation
-    input: then there is no such table."""
-    tables = {"entities": entities, "relations": relations, "mention_entities": mentions}
-    if typed_relations is not None:
-        tables["typed_relations"] = typed_relations
-    write_parts(fs, root, index, tables, neo4j)
 
 
 # --- the job -------------------------------------------------------------------------------------------------
