@@ -32,43 +32,51 @@ def split(table: pa.Table, partition: np.ndarray, partitions: int) -> list[pa.Ta
     return [table.take(order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
+def shuffle(table: pa.Table, columns: list[str], partitions: int) -> list[pa.Table]:
+    """``table`` as ``partitions`` tables by the hash of ``columns``, for the tasks of the next step."""
+    return split(table, hash_partitions(table, columns, partitions), partitions)
+
+
 def score_floor(table: pa.Table, min_score: float) -> float:
     """``min_score`` in the scores' own precision, so that --min-score 0.9 keeps a float32 score of 0.9."""
     return pa.scalar(min_score, table.schema.field("score").type).as_py()
+
+
+def read_checked(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, flag: str, columns: dict,
+                 offsets: list[tuple[str, str]]) -> tuple[dict, pa.Table | None]:
+    """The counts of a group of files (``count_problems``, or ``{"error": ...}``) and their rows at or above
+    ``min_score``; no rows when the driver will refuse them anyway."""
+    table = read_files(files, fs, uri, flag, columns)
+    if isinstance(table, dict):
+        return table, None
+    floor = score_floor(table, min_score)
+    counts = count_problems(table, floor, columns, offsets)
+    if "relation" in columns:  # a relation names a relationship type: it needs a letter or a digit
+        counts["untyped"] = pc.sum(pc.equal(neo4j_type(table["relation"]), "")).as_py() or 0
+    if counts["end_before_start"] or counts.get("untyped") or any(counts[f"null_{name}"] for name in columns):
+        return counts, None  # refused by the driver: no point in linking
+    return counts, table.filter(pc.greater_equal(table["score"], floor))
 
 
 @ray.remote
 def read_and_link(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
     """Read a group of mention files; return their validation counts (or ``{"error": ...}``), then their mentions
     at or above ``min_score`` with entity ids, split by entity into ``partitions`` tables."""
-    nothing = [None] * partitions
-    mentions = read_files(files, fs, uri, "--mentions", MENTION_COLUMNS)
-    if isinstance(mentions, dict):
-        return [mentions, *nothing]
-    floor = score_floor(mentions, min_score)
-    counts = count_problems(mentions, floor, MENTION_COLUMNS, [("start", "end")])
-    if counts["end_before_start"] or any(counts[f"null_{name}"] for name in MENTION_COLUMNS):
-        return [counts, *nothing]  # refused by the driver: no point in linking
-    linked = link_mentions(mentions.filter(pc.greater_equal(mentions["score"], floor)))
-    return [counts, *split(linked, hash_partitions(linked, ["entity_id"], partitions), partitions)]
+    counts, mentions = read_checked(files, fs, uri, min_score, "--mentions", MENTION_COLUMNS, [("start", "end")])
+    if mentions is None:
+        return [counts, *[None] * partitions]
+    return [counts, *shuffle(link_mentions(mentions), ["entity_id"], partitions)]
 
 
 @ray.remote
 def read_relations(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
     """Read a group of relation files; return their validation counts (or ``{"error": ...}``), then their
     relations at or above ``min_score`` as directed entity edges (``link_relations``), split by head entity."""
-    nothing = [None] * partitions
-    relations = read_files(files, fs, uri, "--relations", RELATION_COLUMNS)
-    if isinstance(relations, dict):
-        return [relations, *nothing]
-    floor = score_floor(relations, min_score)
     offsets = [("head_start", "head_end"), ("tail_start", "tail_end")]
-    counts = count_problems(relations, floor, RELATION_COLUMNS, offsets)
-    counts["untyped"] = pc.sum(pc.equal(neo4j_type(relations["relation"]), "")).as_py() or 0
-    if counts["end_before_start"] or counts["untyped"] or any(counts[f"null_{n}"] for n in RELATION_COLUMNS):
-        return [counts, *nothing]
-    linked = link_relations(relations.filter(pc.greater_equal(relations["score"], floor)))
-    return [counts, *split(linked, hash_partitions(linked, ["source_id"], partitions), partitions)]
+    counts, relations = read_checked(files, fs, uri, min_score, "--relations", RELATION_COLUMNS, offsets)
+    if relations is None:
+        return [counts, *[None] * partitions]
+    return [counts, *shuffle(link_relations(relations), ["source_id"], partitions)]
 
 
 @ray.remote
@@ -84,14 +92,14 @@ def reduce_entities(min_count: int, partitions: int, *parts: pa.Table) -> list:
     stats = {"entities": all_entities.num_rows, "kept_entities": entities.num_rows, "kept_mentions": kept.num_rows,
              "most_mentions": pc.max(all_entities["mentions"]).as_py() or 0}
     links = kept.select(["doc_id", "entity_id", "start", "end"])
-    return [stats, entities, kept, *split(links, hash_partitions(links, ["doc_id"], partitions), partitions)]
+    return [stats, entities, kept, *shuffle(links, ["doc_id"], partitions)]
 
 
 @ray.remote
 def reduce_documents(window: int | None, partitions: int, *parts: pa.Table) -> list:
     """The co-occurrences in the documents of one partition, summed, split by pair into ``partitions`` tables."""
     pairs = cooccurrences(pa.concat_tables(parts, promote_options="permissive"), window)
-    return [pairs.num_rows, *split(pairs, hash_partitions(pairs, ["source_id", "target_id"], partitions), partitions)]
+    return [pairs.num_rows, *shuffle(pairs, ["source_id", "target_id"], partitions)]
 
 
 @ray.remote
@@ -107,7 +115,7 @@ def keep_heads(partitions: int, entities: pa.Table, *parts: pa.Table) -> list:
     of the same partition), split by tail entity; their number first."""
     relations = pa.concat_tables(parts, promote_options="permissive")
     kept = relations.filter(pc.is_in(relations["source_id"], value_set=entities["entity_id"]))
-    return [kept.num_rows, *split(kept, hash_partitions(kept, ["target_id"], partitions), partitions)]
+    return [kept.num_rows, *shuffle(kept, ["target_id"], partitions)]
 
 
 @ray.remote
