@@ -30,14 +30,7 @@ def find_mention_files(
                 "written so far"
             )
         uri = storage.join(uri, "mentions")
-    fs, base, infos = storage.find_files(uri)
-    if fs.get_file_info(base).type == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"--mentions {uri}: no such file or directory")
-    files = [info for info in infos if info.path == base or info.path.endswith(".parquet")]
-    if not files:
-        raise ValueError(f"--mentions {uri}: no mention Parquet files found "
-                         "(expected *.parquet files, or an extraction output with mentions/)")
-    return fs, base, files
+    return parquet_files(uri, "--mentions")
 
 
 def find_relation_files(mentions: str, relations: str | None) -> tuple[str, pafs.FileSystem, str, list] | None:
@@ -51,14 +44,21 @@ def find_relation_files(mentions: str, relations: str | None) -> tuple[str, pafs
         uri = storage.join(uri, "relations")
     elif relations is None:
         return None
+    fs, base, files = parquet_files(uri, "--relations", required=bool(relations))
+    return (uri, fs, base, files) if files else None
+
+
+def parquet_files(uri: str, flag: str, required: bool = True) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]]:
+    """The Parquet files under ``uri`` (a directory, one file, or a glob), their filesystem and base directory;
+    ``required``: refuse none found, naming ``flag`` (``--mentions`` or ``--relations``)."""
     fs, base, infos = storage.find_files(uri)
     files = [info for info in infos if info.path == base or info.path.endswith(".parquet")]
-    if relations and fs.get_file_info(base).type == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"--relations {uri}: no such file or directory")
-    if relations and not files:
-        raise ValueError(f"--relations {uri}: no relation Parquet files found (expected *.parquet files, or an "
-                         "extraction output with relations/)")
-    return (uri, fs, base, files) if files else None
+    if required and fs.get_file_info(base).type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"{flag} {uri}: no such file or directory")
+    if required and not files:
+        raise ValueError(f"{flag} {uri}: no {flag[2:-1]} Parquet files found (expected *.parquet files, or an "
+                         f"extraction output with {flag[2:]}/)")
+    return fs, base, files
 
 
 def group_files(infos: list[pafs.FileInfo], groups: int) -> list[list[str]]:
