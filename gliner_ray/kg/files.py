@@ -3,25 +3,34 @@ checking and clearing the output, and reading and writing one group or partition
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .. import storage
 from .neo4j import write_neo4j_parts
-from .schema import OUTPUT_NAMES, check_columns
+from .schema import MENTION_COLUMNS, OUTPUT_NAMES, check_columns
 
 
-def find_mention_files(
-    uri: str, allow_incomplete: bool = False
-) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]]:
-    """The mention Parquet files ``uri`` names (with their sizes), their filesystem, and the directory they were
-    found under.
+@dataclasses.dataclass
+class Input:
+    """Input Parquet files (with their sizes): ``uri`` names them in messages, ``root`` is where they were found."""
+    uri: str
+    fs: pafs.FileSystem
+    root: str
+    files: list[pafs.FileInfo]
+
+
+def find_mention_files(uri: str, allow_incomplete: bool = False) -> Input:
+    """The mention Parquet files ``uri`` names.
 
     ``uri`` is an extraction output (then its ``mentions/`` are read, and its ``_SUCCESS`` must exist unless
     ``allow_incomplete``), a directory of Parquet files, one file, or a glob (``*`` may cross directories).
     """
     fs, path = storage.resolve(uri)
+    found = uri
     if fs.get_file_info(f"{path}/mentions").type == pafs.FileType.Directory:
         if not allow_incomplete and fs.get_file_info(f"{path}/_SUCCESS").type != pafs.FileType.File:
             raise ValueError(
@@ -29,14 +38,14 @@ def find_mention_files(
                 "(or crashed); wait for it or re-run it, or pass --allow-incomplete to use the mentions "
                 "written so far"
             )
-        uri = storage.join(uri, "mentions")
-    return parquet_files(uri, "--mentions")
+        found = storage.join(uri, "mentions")
+    return Input(uri, *parquet_files(found, "--mentions"))
 
 
-def find_relation_files(mentions: str, relations: str | None) -> tuple[str, pafs.FileSystem, str, list] | None:
-    """The relation Parquet files to type edges with, as ``(uri, filesystem, base, files)``: those ``relations``
-    names (a directory, a glob, or an extraction output's ``relations/``), else the ``relations/`` beside the
-    ``mentions/`` of the extraction output ``mentions``; None when there are none (co-occurrence edges only)."""
+def find_relation_files(mentions: str, relations: str | None) -> Input | None:
+    """The relation Parquet files to type edges with (``uri`` where they are): those ``relations`` names (a
+    directory, a glob, or an extraction output's ``relations/``), else the ``relations/`` beside the ``mentions/``
+    of the extraction output ``mentions``; None when there are none (co-occurrence edges only)."""
     uri = relations or mentions
     fs, path = storage.resolve(uri)
     beside_mentions = fs.get_file_info(f"{path}/mentions").type == pafs.FileType.Directory
@@ -45,7 +54,7 @@ def find_relation_files(mentions: str, relations: str | None) -> tuple[str, pafs
     elif relations is None:
         return None
     fs, base, files = parquet_files(uri, "--relations", required=bool(relations))
-    return (uri, fs, base, files) if files else None
+    return Input(uri, fs, base, files) if files else None
 
 
 def parquet_files(uri: str, flag: str, required: bool = True) -> tuple[pafs.FileSystem, str, list[pafs.FileInfo]]:
@@ -59,6 +68,12 @@ def parquet_files(uri: str, flag: str, required: bool = True) -> tuple[pafs.File
         raise ValueError(f"{flag} {uri}: no {flag[2:-1]} Parquet files found (expected *.parquet files, or an "
                          f"extraction output with {flag[2:]}/)")
     return fs, base, files
+
+
+def check_first_file(found: Input, flag: str = "--mentions", columns: dict = MENTION_COLUMNS) -> None:
+    """Refuse input whose first file lacks the contract's columns, before any Ray work (its footer only); the read
+    tasks check every file."""
+    check_columns(pq.read_schema(found.files[0].path, filesystem=found.fs), found.uri, flag, columns)
 
 
 def group_files(infos: list[pafs.FileInfo], groups: int) -> list[list[str]]:
