@@ -1,64 +1,7 @@
-"""From extracted mentions to a knowledge graph: Ray distributes, a columnar engine (Arrow and DuckDB) computes.
-
-Input: mention rows ``(doc_id, start, end, span, label, score)`` as the extraction job writes them
-(``OUTPUT/mentions/*.parquet``, with ``OUTPUT/_SUCCESS`` written last). Output, under ``--output``:
-
-- ``entities/``: one row per entity: ``entity_id, name, label, mentions, documents, mean_score, max_score``.
-- ``relations/``: undirected co-occurrence edges ``source_id < target_id`` (no self-loops): ``documents`` is the
-  number of documents where the two entities co-occur, ``weight`` the number of co-occurring mention pairs (one
-  mention of each, in the same scope: ``--window doc`` or within N characters), so repeated co-mentions weigh more.
-- ``mention_entities/``: every kept mention row with its ``entity_id``, linking the graph back to the text.
-- ``typed_relations/`` (only with relation input, see below): directed typed edges, one row per
-  ``(source_id, target_id, relation)``: ``documents`` is the number of documents with such a relation row,
-  ``weight`` the number of relation rows, ``mean_score`` (float64, summed in ascending order so it is the same in
-  every run) and ``max_score`` their scores.
-- ``neo4j/`` (with ``--neo4j``): headerless CSV parts plus one header file per table, for ``neo4j-admin``; typed
-  relations are one file set whose ``:TYPE`` column is the relation in upper snake case ("works for" ->
-  ``WORKS_FOR``: each run of characters other than letters and digits becomes one ``_``, none at the ends).
-- ``_SUCCESS``: JSON counts, written last: a directory without it is an unfinished run.
-
-An entity is a normalized surface form with a type: ``entity_id = blake2b(normalize(span) + "\\x1f" + label)``,
-64 bits as 16 hex characters, so ids agree across runs, input orders and corpora (two distinct entities share an
-id with probability about n²/2⁶⁵: ~3e-4 for 10⁸ entities). ``normalize`` folds Unicode compatibility forms (NFKC)
-and case (casefold), strips surrounding whitespace and punctuation (Unicode category P*) and collapses inner
-whitespace: "IBM", "IBM ", "ＩＢＭ" and "ibm." are one entity. A span that is all punctuation keeps it ("..."),
-so every mention has exactly one entity. The type is hashed as written ("ORG" and "org" are different types).
-
-Relation input: rows ``(doc_id, head_start, head_end, head_span, head_label, tail_start, tail_end, tail_span,
-tail_label, relation, score)`` as relation extraction writes them (``OUTPUT/relations/*.parquet`` beside
-``mentions/``, read when present, or the files ``--relations`` names). A relation row is the edge head -> tail:
-``source_id = entity_id(head_span, head_label)``, ``target_id = entity_id(tail_span, tail_label)``, the very ids of
-the mentions. Of the ``relations_read`` rows, ``relations_below_min_score`` have ``score < min_score``,
-``relations_of_dropped_entities`` have a head or tail that is not a kept entity (not in ``entities/``: too rare, or
-never mentioned at or above ``min_score``), and the rest, ``relations_kept``, sum to ``typed_relations.weight``.
-Without relation input there is no ``typed_relations/`` and the output is as it always was.
-
-Counts add up: of the ``mentions_read`` rows, ``mentions_below_min_score`` have ``score < min_score`` (or NaN;
-compared in the score column's precision), ``mentions_of_rare_entities`` belong to entities with fewer than
-``min_count`` mentions (dropped with their edges), and the rest, ``mentions_kept``, are exactly the rows of
-``mention_entities/`` and the sum of ``entities.mentions``.
-
-How it runs: three hash shuffles between Ray tasks, each task a few columnar operations on Arrow tables, and
-nothing but counts on the driver.
-
-1. ``read_and_link`` (one task per group of files): read, validate, drop low scores, and give every mention its
-   entity id (normalization and hashing run once per distinct surface form and label, in Python; everything per
-   mention is vectorized), then split the mentions by ``hash(entity_id)`` into P partitions.
-2. ``reduce_entities`` (one per entity partition): the entity rows (DuckDB ``GROUP BY``), the rare entities
-   dropped, the kept mentions for ``mention_entities/``, and their ``(doc_id, entity_id, start, end)`` split by
-   ``hash(doc_id)``.
-3. ``reduce_documents`` (one per document partition): every document is whole here, so its co-occurring pairs are
-   one DuckDB self-join; pairs are summed within the partition and split by ``hash(source_id, target_id)``.
-4. ``reduce_pairs`` (one per pair partition): the relation rows.
-
-Typed relations take two more shuffles: ``read_relations`` links head and tail like step 1 and splits by
-``hash(source_id)``; ``keep_heads`` (one per entity partition, beside the entity rows of step 2) keeps the rows
-whose head is a kept entity and splits them by ``hash(target_id)``; ``reduce_typed_relations`` keeps those whose
-tail is kept too and, as every row of a triple shares its tail, groups them into the final rows.
-
-The driver checks the counts of step 1 (and the ``--min-count`` outcome of step 2) before it touches the output,
-then write tasks put one ``part-NNNNN`` file per partition and table, and ``_SUCCESS`` comes last.
-"""
+"""The driver of the kg job: extracted mentions (and relations) to a knowledge graph, Ray distributing and DuckDB
+computing. Read tasks link mentions to entities; hash shuffles (by entity, document and pair; typed relations by head,
+then tail) feed the reduce tasks; only counts reach the driver, which checks them before it touches the output; then
+write tasks put one part per partition and table, and ``_SUCCESS`` comes last. ``schema`` says what the tables hold."""
 
 from __future__ import annotations
 
@@ -100,7 +43,7 @@ def build_graph(
 ) -> dict:
     """Build the entity, relation and mention-entity tables from the mentions at ``mentions`` into ``output``, and
     the typed relation table from the relation files ``relations`` (default: those beside the mentions, if any);
-    returns the counts also written to ``output/_SUCCESS``. ``schema`` says what the tables hold."""
+    returns the counts also written to ``output/_SUCCESS``."""
     check_at_least(min_count, "--min-count")
     if window is not None and window < 0:
         raise ValueError(f"--window must be 'doc' or a number of characters >= 0, got {window}")
@@ -240,8 +183,8 @@ def reduce_cooccurrences(by_entity: list, window: int | None, partitions: int) -
 
 
 def count_summary(read_counts: dict, counts: dict, relation_input: Input | None) -> dict:
-    """The counts of ``_SUCCESS``. They add up: of the mentions read, those below --min-score, those of entities
-    with fewer than --min-count mentions and those kept (the rows of mention_entities/, the sum of
+    """The counts of ``_SUCCESS``. They add up: of the mentions read, those below --min-score (or NaN), those of
+    entities with fewer than --min-count mentions and those kept (the rows of mention_entities/, the sum of
     entities.mentions); of the relations read, those below --min-score, those whose head or tail is not a kept
     entity and those kept (the sum of typed_relations.weight)."""
     mentions = read_counts["mentions"]
