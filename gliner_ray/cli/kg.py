@@ -1,6 +1,50 @@
-"""``gliner-ray kg``: its flags, and the call into the job."""
+"""``gliner-ray kg``: its flags, and the call into the job (``gliner_ray.kg``)."""
 
 from __future__ import annotations
 
-from ..kg import add_kg_arguments as add_arguments, run_kg as run
+import argparse
 
+from ..kg import build_graph
+from ..kg.graph import BYTES_PER_PARTITION, MAX_PARTITIONS
+
+
+def parse_window(text: str) -> int | None:
+    """``doc`` (None: the whole document) or a number of characters >= 0."""
+    if text == "doc":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected 'doc' or a number of characters >= 0, got {text!r}")
+    return int(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``gliner-ray kg`` (and ``jobs/build_kg.py``)."""
+    parser.add_argument("--mentions", required=True,
+                        help="extraction output directory (reads its mentions/, needs its _SUCCESS), a directory "
+                             "of mention Parquet files, or a glob; local path or s3://")
+    parser.add_argument("--output", required=True, help="graph directory (local path or s3://)")
+    parser.add_argument("--min-score", type=float, default=0.0, help="drop mentions scored below this")
+    parser.add_argument("--min-count", type=int, default=1,
+                        help="drop entities with fewer mentions than this, and their edges and mention rows")
+    parser.add_argument("--window", type=parse_window, default=None, metavar="doc|N",
+                        help="co-occurrence scope: 'doc' (same document, default) or N (at most N characters "
+                             "between the two mentions)")
+    parser.add_argument("--relations", default=None,
+                        help="relation Parquet files (directory, glob, or extraction output) for typed edges; "
+                             "default: the relations/ beside the --mentions extraction output's mentions/, if any")
+    parser.add_argument("--neo4j", action="store_true", help="also write CSV files for neo4j-admin database import")
+    parser.add_argument("--overwrite", action="store_true", help="replace a graph already at --output")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="read an extraction output that has no _SUCCESS yet")
+    parser.add_argument("--partitions", type=int, default=None,
+                        help=f"hash partitions of the shuffles (default: one per {BYTES_PER_PARTITION >> 20} MiB of "
+                             f"input, at least one per CPU, at most {MAX_PARTITIONS})")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Build the graph the flags describe."""
+    build_graph(
+        args.mentions, args.output, min_score=args.min_score, min_count=args.min_count, window=args.window,
+        neo4j=args.neo4j, overwrite=args.overwrite, allow_incomplete=args.allow_incomplete,
+        partitions=args.partitions, relations=args.relations,
+    )
