@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-from ..pipeline import add_extract_arguments as add_arguments, run_extract as run
+from ..extract.driver import add_extract_arguments as add_arguments, run_extract as run
 

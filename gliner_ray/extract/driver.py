@@ -55,16 +55,16 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from . import corpus, storage
-from .checkpoint import load_prompt_tokenizer
-from .checks import check_at_least, check_threshold
-from .corpus import FORMATS, Record, Shard
-from .decode import Span, decode_relations, greedy_decode
-from .encoding import TokenizedText, window_rows
-from .gliner import GLiNER
-from .precision import PRECISIONS
-from .timing import lap
-from .text import Window, clean_labels, clean_relations, plan_windows, sentence_ends, split_in_pieces, word_splitter
+from .. import corpus, storage
+from ..checkpoint import load_prompt_tokenizer
+from ..checks import check_at_least, check_threshold
+from ..corpus import FORMATS, Record, Shard
+from ..decode import Span, decode_relations, greedy_decode
+from ..encoding import TokenizedText, window_rows
+from ..gliner import GLiNER
+from ..precision import PRECISIONS
+from ..timing import lap
+from ..text import Window, clean_labels, clean_relations, plan_windows, sentence_ends, split_in_pieces, word_splitter
 
 logger = logging.getLogger(__name__)
 
@@ -780,7 +780,7 @@ def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
 
 # ---- command line -------------------------------------------------------------------------------------------
 def add_extract_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli.args import add_label_arguments, add_precision_argument
+    from ..cli.args import add_label_arguments, add_precision_argument
 
     parser.add_argument("--input", required=True, help="a file, directory, glob or s3://bucket/prefix of text shards")
     parser.add_argument("--format", choices=FORMATS, help="input format (default: from the file extensions)")
@@ -835,7 +835,7 @@ def _actor_range(value: str) -> tuple[int, int]:
 
 
 def run_extract(args: argparse.Namespace) -> None:
-    from .cli.args import labels_from_args
+    from ..cli.args import labels_from_args
 
     worker_env = {}
     if args.s3_endpoint:
