@@ -37,20 +37,17 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import json
 import logging
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 
 from .. import corpus, storage
 from ..checkpoint import load_prompt_tokenizer
@@ -62,20 +59,11 @@ from ..gliner import GLiNER
 from ..precision import PRECISIONS
 from ..timing import lap
 from ..text import Window, clean_labels, clean_relations, plan_windows, sentence_ends, split_in_pieces, word_splitter
+from .store import (COUNTS, ERROR_SCHEMA, MENTION_SCHEMA, OUTPUT_FOLDERS, RELATION_SCHEMA, Store, clear_partial_outputs,
+                    delete_results, finished_shards, publish, shard_key, stage, write_empty_tables)
 
 logger = logging.getLogger(__name__)
 
-MENTION_SCHEMA = pa.schema(
-    [("doc_id", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("span", pa.string()),
-     ("label", pa.string()), ("score", pa.float32())]
-)
-# Relation extraction (``--relations``, relex models): one row per (head mention, relation, tail mention).
-RELATION_SCHEMA = pa.schema(
-    [("doc_id", pa.string()), ("head_start", pa.int64()), ("head_end", pa.int64()), ("head_span", pa.string()),
-     ("head_label", pa.string()), ("tail_start", pa.int64()), ("tail_end", pa.int64()), ("tail_span", pa.string()),
-     ("tail_label", pa.string()), ("relation", pa.string()), ("score", pa.float32())]
-)
-ERROR_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 # One planned document inside a chunk row: its words' character offsets, its sub-tokens flat (word i is
 # tokens[token_offsets[i]:token_offsets[i + 1]]) and its model windows. Built from numpy arrays, read back as them.
 # A document over LONG_DOCUMENT_CHARS characters travels as text alone (``sliced``): the model actor plans and
@@ -86,7 +74,6 @@ DOCUMENT_TYPE = pa.struct(
      ("word_ends", pa.list_(pa.int32())), ("tokens", pa.list_(pa.int32())), ("token_offsets", pa.list_(pa.int32())),
      ("windows", pa.list_(WINDOW_TYPE)), ("sliced", pa.bool_())]
 )
-OUTPUT_FOLDERS = ("mentions", "relations", "errors")  # published tables, one file per shard and chunk
 CPU_STAGES = ("read", "split", "tokenize", "plan", "arrow")
 MODEL_STAGES = ("unpack", "collate", "forward", "candidates", "decode", "write")
 CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
@@ -142,62 +129,6 @@ class Scale:
     chunk_size: int = 256  # documents per chunk: the unit of work, of retry, and of output files
 
 
-# ---- output directory ---------------------------------------------------------------------------------------
-class Store:
-    """The output directory, local or S3: atomic writes, listings and moves relative to its root."""
-
-    def __init__(self, uri: str):
-        self.uri = uri.rstrip("/")
-        self.fs, self.root = storage.resolve(self.uri)
-        self.root = self.root.rstrip("/")
-        self.local = isinstance(self.fs, pafs.LocalFileSystem)
-
-    def path(self, name: str) -> str:
-        return f"{self.root}/{name}"
-
-    def write(self, name: str, data: bytes) -> None:
-        storage.write_bytes(self.fs, self.path(name), data)
-
-    def write_parquet(self, name: str, table: pa.Table) -> None:
-        self.write(name, storage.parquet_bytes(table))
-
-    def write_json(self, name: str, value: dict) -> None:
-        self.write(name, json.dumps(value, indent=2, sort_keys=True).encode())
-
-    def read_json(self, name: str) -> dict:
-        with self.fs.open_input_stream(self.path(name)) as f:
-            return json.loads(f.read())
-
-    def exists(self, name: str) -> bool:
-        return self.fs.get_file_info(self.path(name)).type == pafs.FileType.File
-
-    def files(self, folder: str) -> list[str]:
-        """Names of the files directly in ``folder`` (hidden temporary files excluded)."""
-        selector = pafs.FileSelector(self.path(folder), allow_not_found=True)
-        infos = self.fs.get_file_info(selector)
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File and not i.base_name.startswith("."))
-
-    def move(self, source: str, destination: str) -> None:
-        if self.local:
-            self.fs.create_dir(self.path(destination).rsplit("/", 1)[0], recursive=True)
-        self.fs.move(self.path(source), self.path(destination))
-
-    def delete(self, name: str) -> None:
-        """Delete a file or a folder; missing ones are fine."""
-        storage.delete(self.fs, self.path(name))
-
-    def check_reachable(self) -> None:
-        """Fail before any work when the output bucket does not exist or cannot be reached."""
-        if not self.local:
-            bucket = self.root.split("/", 1)[0]
-            if self.fs.get_file_info(bucket).type != pafs.FileType.Directory:
-                raise FileNotFoundError(f"output bucket {bucket!r} of {self.uri} does not exist: create it first")
-
-
-def shard_key(shard: Shard) -> str:
-    """The stable name of a shard's outputs: a hash of its URI, and of its range for a piece of a file."""
-    name = shard.uri if shard.stop is None else f"{shard.uri}#{shard.format}:{shard.start}-{shard.stop}"
-    return hashlib.sha1(name.encode()).hexdigest()[:16]
 
 
 # ---- stage 1 (CPU): records -> planned chunks ----------------------------------------------------------------
@@ -342,10 +273,8 @@ class ScoreChunks:
         mentions, relations, words = self.mentions(chunk["documents"].combine_chunks().flatten(), seconds)
         tick = time.perf_counter()
         errors = pa.Table.from_pylist([{"source": info["source"], **e} for e in errors], schema=ERROR_SCHEMA)
-        folder, suffix = f"_tmp/{info['shard']}", f"{info['chunk']:06d}.parquet"
-        for kind, table in (("mentions", mentions), ("relations", relations), ("errors", errors)):
-            if table.num_rows:
-                self.store.write_parquet(f"{folder}/{kind}-{suffix}", table.replace_schema_metadata(self.settings.metadata()))
+        tables = {"mentions": mentions, "relations": relations, "errors": errors}
+        stage(self.store, info["shard"], info["chunk"], tables, self.settings.metadata())
         lap(seconds, "write", tick)
         return {
             **info, "documents": len(chunk["documents"][0]) + len(errors), "failed": len(errors),
@@ -493,21 +422,19 @@ def extract(
     shards = corpus.list_shards(input_uri, input_format, storage.display(store.fs, store.root), settings.split_bytes)
     store.check_reachable()
     if overwrite:
-        for name in ("_SUCCESS", "_progress", "_tmp", *OUTPUT_FOLDERS):
-            store.delete(name)
+        delete_results(store)
     _claim(store, settings)
-    done = _finished_shards(store, shards)
+    done = finished_shards(store, shards)
     pending = [shard for shard in shards if shard_key(shard) not in done]
     logger.info("%d input shards: %d already done, %d to process", len(shards), len(done), len(pending))
     if pending:
         store.delete("_SUCCESS")
-        _clear_partial_outputs(store, {shard_key(s) for s in pending})
+        clear_partial_outputs(store, {shard_key(s) for s in pending})
         published, statistics = _run(pending, store, settings, scale, address, worker_env)
         done.update(published)
     else:
         statistics = {}
-    totals = {key: sum(marker.get(key, 0) for marker in done.values())
-              for key in ("documents", "failed", "mentions", "relations")}
+    totals = {key: sum(marker.get(key, 0) for marker in done.values()) for key in COUNTS}
     elapsed = time.time() - started
     processed = sum(done[shard_key(s)]["documents"] for s in pending)
     success = {
@@ -521,11 +448,7 @@ def extract(
     }
     if statistics:
         success["words_per_second"] = round(statistics["words"] / elapsed, 1)
-    tables = {"mentions": MENTION_SCHEMA, "errors": ERROR_SCHEMA, "relations": RELATION_SCHEMA}
-    for folder in OUTPUT_FOLDERS if settings.relations else ("mentions", "errors"):
-        schema = tables[folder]
-        if not store.files(folder):  # nothing found: an empty table still reads as one (SQL globs need a file)
-            store.write_parquet(f"{folder}/empty.parquet", schema.empty_table().replace_schema_metadata(settings.metadata()))
+    write_empty_tables(store, OUTPUT_FOLDERS if settings.relations else ("mentions", "errors"), settings.metadata())
     store.write_json("_SUCCESS", success)
     logger.info("done: %s", json.dumps(success))
     return success
@@ -569,40 +492,6 @@ def _claim(store: Store, settings: Settings) -> None:
         )
 
 
-def _finished_shards(store: Store, shards: list[Shard]) -> dict[str, dict]:
-    """Markers of the shards an earlier run finished, checking that those input files did not change since. A
-    damaged shard is never finished: each re-run reads it again (its earlier outputs are replaced)."""
-    names = [n for n in store.files("_progress") if n.startswith("shard-")]
-    with ThreadPoolExecutor(16) as pool:
-        markers = dict(zip(names, pool.map(lambda n: store.read_json(f"_progress/{n}"), names)))
-    by_key = {name.removeprefix("shard-").removesuffix(".json"): marker for name, marker in markers.items()}
-    done = {}
-    for shard in shards:
-        marker = by_key.get(shard_key(shard))
-        if marker is None or marker.get("damaged"):
-            continue
-        if (marker["size"], marker["mtime_ns"]) != (shard.size, shard.mtime_ns):
-            raise ValueError(
-                f"{shard.uri} changed since {store.uri} was written (size or modification time differ): "
-                f"pass --overwrite to start again, or choose another --output"
-            )
-        done[shard_key(shard)] = marker
-    others = set(by_key) - {shard_key(shard) for shard in shards}
-    if others:
-        logger.warning("%s holds %d finished shards that are not in this input; they are kept", store.uri, len(others))
-    return done
-
-
-def _clear_partial_outputs(store: Store, keys: set[str]) -> None:
-    """Delete what an interrupted run left of the shards about to be processed."""
-    for key in keys:
-        store.delete(f"_tmp/{key}")
-    for folder in OUTPUT_FOLDERS:
-        for name in store.files(folder):
-            if name.split("-", 1)[0] in keys:
-                store.delete(f"{folder}/{name}")
-
-
 def _run(
     shards: list[Shard], store: Store, settings: Settings, scale: Scale, address: str | None,
     worker_env: dict[str, str] | None,
@@ -632,7 +521,7 @@ def _run(
             if summary["last"]:
                 chunk_counts[key] = summary["chunk"] + 1
             if len(reports[key]) == chunk_counts.get(key):
-                marker = published[key] = _publish(store, shard_of[key], key, list(reports.pop(key).values()))
+                marker = published[key] = publish(store, shard_of[key], key, list(reports.pop(key).values()))
                 logger.info("shard %d/%d done: %s", len(published), len(shards), progress.shard_done(marker, input_bytes[key]))
     except Exception as error:
         if (full := storage.disk_full(error)) is None:
@@ -752,24 +641,3 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
     )
 
 
-def _publish(store: Store, shard: Shard, key: str, chunks: list[dict]) -> dict:
-    """Move a finished shard's files into ``mentions/`` and ``errors/``, then mark it done; when that fails
-    (a full disk), the files go back, so a shard is published whole or not at all."""
-    moved = []
-    marker = {
-        "source": shard.source, "size": shard.size, "mtime_ns": shard.mtime_ns, "chunks": len(chunks),
-        **{field: sum(c[field] for c in chunks) for field in ("documents", "failed", "mentions", "relations")},
-        "damaged": any(c.get("damaged") for c in chunks),
-    }
-    try:
-        for name in store.files(f"_tmp/{key}"):
-            kind, suffix = name.split("-", 1)
-            store.move(f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}")
-            moved.append((f"_tmp/{key}/{name}", f"{kind}/{key}-{suffix}"))
-        store.write_json(f"_progress/shard-{key}.json", marker)
-    except BaseException:
-        for staged, published in reversed(moved):
-            store.move(published, staged)
-        raise
-    store.delete(f"_tmp/{key}")
-    return marker
