@@ -36,29 +36,26 @@ work is spread shard by shard, so give at least as many shards as actors.
 from __future__ import annotations
 
 import errno
-import functools
 import json
 import logging
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict
 from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from .. import corpus, storage
-from ..checkpoint import load_prompt_tokenizer
-from ..checks import check_at_least, check_threshold
 from ..corpus import Record, Shard
 from ..decode import Span, decode_relations, greedy_decode
 from ..encoding import TokenizedText, window_rows
 from ..gliner import GLiNER
-from ..precision import PRECISIONS
 from ..timing import lap
-from ..text import Window, clean_labels, clean_relations, plan_windows, sentence_ends, split_in_pieces, word_splitter
+from ..text import Window, plan_windows, sentence_ends, split_in_pieces, word_splitter
+from .settings import Scale, Settings, check_arguments, claim, prompt_tokenizer
 from .store import (COUNTS, ERROR_SCHEMA, MENTION_SCHEMA, OUTPUT_FOLDERS, RELATION_SCHEMA, Store, clear_partial_outputs,
                     delete_results, finished_shards, publish, shard_key, stage, write_empty_tables)
 
@@ -88,54 +85,9 @@ BLOCK_BYTES = 1 << 20
 # fragments: on 2 CPUs with a MiniLM GLiNER, actor memory grew from 605 to ~1000 MiB over 4 to 120 chunks; with
 # a fixed threshold it stays at 602-641 MiB.
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
-METADATA_KEY = b"gliner_ray"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the output depends on: a resumed run must use the same, or its rows would mix with other results."""
-
-    model: str
-    labels: tuple[str, ...]
-    threshold: float = 0.5
-    flat_ner: bool = True
-    multi_label: bool = False
-    id_field: str = "id"
-    text_field: str = "text"
-    max_chars: int | None = None
-    split_bytes: int | None = corpus.SPLIT_BYTES  # files over this are read in pieces (a piece's outputs are named after it)
-    precision: str = "fp32"  # the model's number format (see precision.py); bf16/fp16 change scores slightly
-    relations: tuple[str, ...] = ()  # relation types (relex models): also write relations/
-    relation_threshold: float | None = None  # keep relations scoring above this (None: ``threshold``)
-
-    def metadata(self) -> dict[bytes, bytes]:
-        """The run's key-value metadata for every Parquet file written."""
-        run = {"model": self.model, "labels": list(self.labels), "threshold": self.threshold,
-               "flat_ner": self.flat_ner, "multi_label": self.multi_label, "precision": self.precision}
-        if self.relations:
-            run.update(relations=list(self.relations), relation_threshold=self.relation_threshold)
-        return {METADATA_KEY: json.dumps(run).encode()}
-
-
-@dataclass(frozen=True)
-class Scale:
-    """How the work spreads over the cluster; None picks a default from the cluster's resources."""
-
-    actors: tuple[int, int] | None = None  # (min, max) model actors
-    num_gpus_per_actor: float | None = None
-    cpus_per_actor: int = 1  # Ray CPUs each model actor reserves, and its torch threads
-    batch_size: int | None = None  # model rows (windows) per forward pass
-    cpu_workers: int | None = None  # concurrent CPU-stage tasks beside GPU actors (None: as many as fit)
-    chunk_size: int = 256  # documents per chunk: the unit of work, of retry, and of output files
-
-
 
 
 # ---- stage 1 (CPU): records -> planned chunks ----------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
-def _prompt_tokenizer(model: str):
-    """The checkpoint's tokenizer side, loaded once per worker process (Ray reuses workers across tasks)."""
-    return load_prompt_tokenizer(model)
 
 
 def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterator[pa.Table]:
@@ -173,7 +125,7 @@ def plan_chunk(
     a document over ``long_chars`` characters is left to the model actor to plan in slices (``sliced``).
     ``seconds`` accumulates the time per stage (split, tokenize, plan, arrow); it travels in the row."""
     seconds = {} if seconds is None else seconds
-    tokenizer, config = _prompt_tokenizer(settings.model)
+    tokenizer, config = prompt_tokenizer(settings.model)
     budget = tokenizer.text_token_budget(settings.labels, settings.relations)
     overlap = 2 * config.max_width
     split_words = word_splitter(config.words_splitter_type)  # the checkpoint's, as GLiNER.predict uses
@@ -415,15 +367,14 @@ def extract(
     """Extract the mentions of every document under ``input_uri`` into ``output_uri``; returns ``_SUCCESS``'s
     content. Everything that can be checked without Ray is checked first."""
     started = time.time()
-    settings = Settings(**{**asdict(settings), "labels": tuple(clean_labels(list(settings.labels))),
-                           "relations": clean_relations(list(settings.relations))})
+    settings = settings.cleaned()
     check_arguments(settings, scale)
     store = Store(output_uri)
     shards = corpus.list_shards(input_uri, input_format, storage.display(store.fs, store.root), settings.split_bytes)
     store.check_reachable()
     if overwrite:
         delete_results(store)
-    _claim(store, settings)
+    claim(store, settings)
     done = finished_shards(store, shards)
     pending = [shard for shard in shards if shard_key(shard) not in done]
     logger.info("%d input shards: %d already done, %d to process", len(shards), len(done), len(pending))
@@ -452,44 +403,6 @@ def extract(
     store.write_json("_SUCCESS", success)
     logger.info("done: %s", json.dumps(success))
     return success
-
-
-def check_arguments(settings: Settings, scale: Scale) -> None:
-    """Refuse bad settings with a message naming the fix (the model is checked by loading its tokenizer)."""
-    check_threshold(settings.threshold, "--threshold")
-    for name in ("chunk_size", "cpus_per_actor", "batch_size", "cpu_workers"):
-        check_at_least(getattr(scale, name), f"--{name.replace('_', '-')}")
-    if settings.split_bytes is not None and settings.split_bytes < 1:
-        raise ValueError(f"--split-size must be at least 1 byte (or 0 for no splitting), got {settings.split_bytes}")
-    if settings.precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
-    check_at_least(settings.max_chars, "--max-chars")
-    if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
-        raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {scale.actors}")
-    if settings.relation_threshold is not None:
-        check_threshold(settings.relation_threshold, "--relation-threshold")
-    tokenizer, config = _prompt_tokenizer(settings.model)
-    if settings.relations and config.relations_layer is None:
-        raise ValueError(f"--relations needs a relation extraction (relex) checkpoint; {settings.model} extracts "
-                         f"entities only: leave --relations out, or pass a relex --model")
-    tokenizer.text_token_budget(settings.labels, settings.relations)  # raises when the prompt leaves no room for text
-
-
-def _claim(store: Store, settings: Settings) -> None:
-    """Record the settings of the output, or refuse to add to an output made with other settings."""
-    settings_file = "_progress/settings.json"
-    current = json.loads(json.dumps(asdict(settings)))  # as JSON gives it back: lists, not tuples
-    if not store.exists(settings_file):
-        store.write_json(settings_file, current)
-        return
-    defaults = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
-    previous = {**defaults, **store.read_json(settings_file)}  # settings added since that run have their defaults
-    if previous != current:
-        changed = sorted(k for k in current if previous.get(k) != current[k])
-        raise ValueError(
-            f"{store.uri} holds results of a run with other settings ({', '.join(changed)} differ): "
-            f"pass --overwrite to start again, or choose another --output"
-        )
 
 
 def _run(
