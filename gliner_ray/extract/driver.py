@@ -43,39 +43,26 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import asdict
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from .. import corpus, storage
-from ..corpus import Record, Shard
+from ..corpus import Shard
 from ..decode import Span, decode_relations, greedy_decode
-from ..encoding import TokenizedText, window_rows
+from ..encoding import window_rows
 from ..gliner import GLiNER
 from ..timing import lap
-from ..text import Window, plan_windows, sentence_ends, split_in_pieces, word_splitter
-from .settings import Scale, Settings, check_arguments, claim, prompt_tokenizer
+from ..text import split_in_pieces
+from .chunks import read_chunks, unpack_chunk, unpack_documents
+from .settings import Scale, Settings, check_arguments, claim
 from .store import (COUNTS, ERROR_SCHEMA, MENTION_SCHEMA, OUTPUT_FOLDERS, RELATION_SCHEMA, Store, clear_partial_outputs,
                     delete_results, finished_shards, publish, shard_key, stage, write_empty_tables)
 
 logger = logging.getLogger(__name__)
 
-# One planned document inside a chunk row: its words' character offsets, its sub-tokens flat (word i is
-# tokens[token_offsets[i]:token_offsets[i + 1]]) and its model windows. Built from numpy arrays, read back as them.
-# A document over LONG_DOCUMENT_CHARS characters travels as text alone (``sliced``): the model actor plans and
-# scores it in slices of about SLICE_WORDS words, so the actor's memory does not grow with a document's length.
-WINDOW_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("own_start", pa.int32()), ("own_end", pa.int32())])
-DOCUMENT_TYPE = pa.struct(
-    [("doc_id", pa.string()), ("text", pa.string()), ("word_starts", pa.list_(pa.int32())),
-     ("word_ends", pa.list_(pa.int32())), ("tokens", pa.list_(pa.int32())), ("token_offsets", pa.list_(pa.int32())),
-     ("windows", pa.list_(WINDOW_TYPE)), ("sliced", pa.bool_())]
-)
 CPU_STAGES = ("read", "split", "tokenize", "plan", "arrow")
 MODEL_STAGES = ("unpack", "collate", "forward", "candidates", "decode", "write")
-CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
-CHUNK_MAX_CHARS = 1 << 22  # a chunk also ends once its documents hold this many characters
-LONG_DOCUMENT_CHARS = 1 << 20
 SLICE_WORDS = 1 << 14  # words planned and scored at once in a long document (about 45 windows)
 # Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
 # whole shard before the model saw its first chunk. Blocks about one chunk large keep the stream streaming.
@@ -87,105 +74,6 @@ BLOCK_BYTES = 1 << 20
 WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
 
 
-# ---- stage 1 (CPU): records -> planned chunks ----------------------------------------------------------------
-
-
-def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterator[pa.Table]:
-    """For each shard row, stream its records as chunk rows: documents planned for the model, failures kept."""
-    for shard_row in shards.to_pylist():
-        key = shard_row.pop("key")
-        shard = Shard(**shard_row)
-        fs, _ = storage.resolve(shard.uri)
-        records = corpus.read_records(fs, shard, settings.id_field, settings.text_field, settings.max_chars)
-        tick = time.perf_counter()
-        for index, chunk, last in _cut(records, chunk_size):
-            seconds = {"read": time.perf_counter() - tick}
-            yield plan_chunk(key, shard.source, index, last, chunk, settings, seconds)
-            tick = time.perf_counter()
-
-
-def _cut(records: Iterator[Record], chunk_size: int) -> Iterator[tuple[int, list[Record], bool]]:
-    """Consecutive chunks of at most ``chunk_size`` records (and about CHUNK_MAX_CHARS characters), each with its
-    index and whether it is the shard's last. An empty shard still gives one (empty, last) chunk."""
-    chunk, chars, index = [], 0, 0
-    for record in records:
-        if chunk and (len(chunk) >= chunk_size or chars >= CHUNK_MAX_CHARS):
-            yield index, chunk, False
-            chunk, chars, index = [], 0, index + 1
-        chunk.append(record)
-        chars += len(record.text or "")
-    yield index, chunk, True
-
-
-def plan_chunk(
-    key: str, source: str, index: int, last: bool, records: list[Record], settings: Settings,
-    seconds: dict[str, float] | None = None, long_chars: int = LONG_DOCUMENT_CHARS,
-) -> pa.Table:
-    """One chunk row: each document split into words, tokenized and cut into model windows, as flat Arrow arrays;
-    a document over ``long_chars`` characters is left to the model actor to plan in slices (``sliced``).
-    ``seconds`` accumulates the time per stage (split, tokenize, plan, arrow); it travels in the row."""
-    seconds = {} if seconds is None else seconds
-    tokenizer, config = prompt_tokenizer(settings.model)
-    budget = tokenizer.text_token_budget(settings.labels, settings.relations)
-    overlap = 2 * config.max_width
-    split_words = word_splitter(config.words_splitter_type)  # the checkpoint's, as GLiNER.predict uses
-    documents = [r for r in records if r.error is None]
-    columns: dict[str, list] = defaultdict(list)  # per document: numpy arrays, concatenated below
-    for record in documents:
-        columns["sliced"].append(len(record.text) > long_chars)
-        if columns["sliced"][-1]:
-            for name in ("word_starts", "word_ends", "tokens", "token_offsets"):
-                columns[name].append(np.zeros(0, np.int32))
-            columns["windows"].append([])
-            continue
-        tick = time.perf_counter()
-        words = split_words(record.text)
-        tick = lap(seconds, "split", tick)
-        text = tokenizer.tokenize(words.words)
-        tick = lap(seconds, "tokenize", tick)
-        windows = plan_windows(np.diff(text.offsets).tolist(), config.max_len, budget, overlap, sentence_ends(words.words)) if words.words else []
-        columns["word_starts"].append(words.starts)
-        columns["word_ends"].append(words.ends)
-        columns["tokens"].append(text.tokens)
-        columns["token_offsets"].append(text.offsets)
-        columns["windows"].append(windows)
-        lap(seconds, "plan", tick)
-    tick = time.perf_counter()
-    fields = {
-        "doc_id": pa.array([r.doc_id for r in documents], pa.string()),
-        "text": pa.array([r.text for r in documents], pa.string()),
-        **{name: _list_array(columns[name], pa.int32()) for name in ("word_starts", "word_ends", "tokens", "token_offsets")},
-        "windows": _windows_array(columns["windows"]),
-        "sliced": pa.array(columns["sliced"], pa.bool_()),
-    }
-    document_array = pa.StructArray.from_arrays(list(fields.values()), fields=list(DOCUMENT_TYPE))
-    errors = [{"row": r.row, "doc_id": r.doc_id, "reason": r.error} for r in records if r.error is not None]
-    table = pa.table(
-        {"shard": [key], "source": [source], "chunk": [index], "last": [last],
-         "documents": pa.ListArray.from_arrays(pa.array([0, len(documents)], pa.int32()), document_array),
-         "errors": pa.array([errors], pa.list_(CHUNK_ERROR_TYPE))}
-    )
-    lap(seconds, "arrow", tick)
-    return table.append_column("seconds", pa.array([json.dumps(seconds)]))
-
-
-def _offsets(lengths: list[int]) -> pa.Array:
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return pa.array(offsets)
-
-
-def _list_array(parts: list, value_type: pa.DataType) -> pa.Array:
-    """A list<value_type> array with one entry per part (a list or numpy array of ints), without a Python loop
-    over the values."""
-    values = np.concatenate([np.asarray(p, dtype=np.int32) for p in parts]) if parts else np.zeros(0, np.int32)
-    return pa.ListArray.from_arrays(_offsets([len(p) for p in parts]), pa.array(values, value_type))
-
-
-def _windows_array(per_document: list[list[Window]]) -> pa.Array:
-    flat = np.array([w for windows in per_document for w in windows], dtype=np.int32).reshape(-1, 4)
-    struct = pa.StructArray.from_arrays([pa.array(flat[:, k]) for k in range(4)], fields=list(WINDOW_TYPE))
-    return pa.ListArray.from_arrays(_offsets([len(w) for w in per_document]), struct)
 
 
 # ---- stage 2 (actors): planned chunks -> mention files + summaries ------------------------------------------
@@ -219,17 +107,15 @@ class ScoreChunks:
 
     def process(self, chunk: pa.Table) -> dict[str, Any]:
         """Score one chunk row, write its staged files, and report its counts and where its time went."""
-        info = {name: chunk[name][0].as_py() for name in ("shard", "source", "chunk", "last")}
-        seconds = json.loads(chunk["seconds"][0].as_py())
-        errors = chunk["errors"][0].as_py()
-        mentions, relations, words = self.mentions(chunk["documents"].combine_chunks().flatten(), seconds)
+        info, documents, errors, seconds = unpack_chunk(chunk)
+        mentions, relations, words = self.mentions(documents, seconds)
         tick = time.perf_counter()
         errors = pa.Table.from_pylist([{"source": info["source"], **e} for e in errors], schema=ERROR_SCHEMA)
         tables = {"mentions": mentions, "relations": relations, "errors": errors}
         stage(self.store, info["shard"], info["chunk"], tables, self.settings.metadata())
         lap(seconds, "write", tick)
         return {
-            **info, "documents": len(chunk["documents"][0]) + len(errors), "failed": len(errors),
+            **info, "documents": len(documents) + len(errors), "failed": len(errors),
             "mentions": mentions.num_rows, "relations": relations.num_rows, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
             "actor_forward": self.forward_seconds, "actor_elapsed": time.perf_counter() - self.started,
             "actor_label_encoder_runs": self.model.label_encoder_runs,
@@ -240,21 +126,10 @@ class ScoreChunks:
         """Entity mentions of the chunk's documents, exactly as ``GLiNER.predict`` finds them, their relations (as
         ``predict_relations`` finds them; none unless ``--relations``), and their words."""
         tick = time.perf_counter()
-        docs = pa.RecordBatch.from_struct_array(documents)
-        tokens, token_bounds = _flat(docs["tokens"])
-        offsets, offset_bounds = _flat(docs["token_offsets"])
-        word_starts, word_bounds = _flat(docs["word_starts"])
-        word_ends, _ = _flat(docs["word_ends"])
-        window_lists = docs["windows"]
-        window_values = window_lists.flatten()
-        windows = np.stack([window_values.field(k).to_numpy() for k in range(4)], axis=1).tolist()
-        window_bounds = window_lists.offsets.to_numpy() - window_lists.offsets[0].as_py()
-        labels = self.settings.labels
+        docs = unpack_documents(documents)
         rows = []
-        for d in range(len(docs)):
-            text = TokenizedText(tokens[token_bounds[d] : token_bounds[d + 1]], offsets[offset_bounds[d] : offset_bounds[d + 1]])
-            doc_windows = [Window(*w) for w in windows[window_bounds[d] : window_bounds[d + 1]]]
-            rows += window_rows(d, text, doc_windows, labels, self.prompt, self.settings.relations)
+        for d, doc in enumerate(docs):
+            rows += window_rows(d, doc.tokens, doc.windows, self.settings.labels, self.prompt, self.settings.relations)
         tick = lap(seconds, "unpack", tick)
         scored, scored_pairs = self._score(rows, seconds)
         tick = time.perf_counter()
@@ -263,15 +138,12 @@ class ScoreChunks:
         for row, spans, row_pairs in zip(rows, scored, scored_pairs):
             found[row.text_index].extend(spans)
             pairs[row.text_index].extend(row_pairs)
-        texts = docs["text"].to_pylist()
-        sliced = docs["sliced"].to_pylist()
+        texts = [doc.text for doc in docs]
         # Per document: the character offsets of each word's start and end (of the candidates' words, if sliced).
-        char_offsets: list[tuple] = [({}, {}) if sliced[d] else
-                                     (word_starts[word_bounds[d] : word_bounds[d + 1]], word_ends[word_bounds[d] : word_bounds[d + 1]])
-                                     for d in range(len(docs))]
-        words = len(word_starts)
+        char_offsets: list[tuple] = [({}, {}) if doc.sliced else (doc.word_starts, doc.word_ends) for doc in docs]
+        words = sum(len(doc.word_starts) for doc in docs)
         tick = lap(seconds, "decode", tick)
-        for d in [d for d, long in enumerate(sliced) if long]:
+        for d in [d for d, doc in enumerate(docs) if doc.sliced]:
             words += self._score_slices(d, texts[d], found[d], pairs[d], char_offsets[d], seconds)
         tick = time.perf_counter()
         kept, relations = [], []  # (document, Span) and (document, Relation)
@@ -290,7 +162,7 @@ class ScoreChunks:
                     f"{prefix}label": pa.array([span.label for _, span in found], pa.string())}
 
         def doc_ids(found: list) -> pa.Array:
-            return docs["doc_id"].take(pa.array([d for d, _ in found], pa.int64()))
+            return pa.array([docs[d].doc_id for d, _ in found], pa.string())
 
         mentions = pa.table({"doc_id": doc_ids(kept), **located("", kept),
                              "score": pa.array([span.score for _, span in kept], pa.float32())}, schema=MENTION_SCHEMA)
@@ -345,12 +217,6 @@ class ScoreChunks:
                 pairs.extend(row_pairs)
             words, tick = part.first_word + len(part.word_starts), time.perf_counter()
         return words
-
-
-def _flat(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
-    """The values of a list array as one numpy array, and the bounds of each list in it."""
-    bounds = lists.offsets.to_numpy()
-    return lists.flatten().to_numpy(zero_copy_only=False), (bounds - bounds[0]).astype(np.int64)
 
 
 # ---- driver ---------------------------------------------------------------------------------------------------
