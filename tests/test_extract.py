@@ -352,7 +352,7 @@ def test_two_chunks_scored_at_once_in_one_actor_give_the_mentions_of_predict(tmp
 
     from gliner_ray.corpus import Record
     from gliner_ray.extract.chunks import plan_chunk
-    from gliner_ray.extract.driver import ScoreChunks
+    from gliner_ray.extract.scoring import ScoreChunks
 
     documents = dict(zip([f"d{i}" for i in range(12)], make_texts(12, seed=7, long_every=5)))
     records = [Record(i, doc_id, text) for i, (doc_id, text) in enumerate(documents.items())]
@@ -371,7 +371,7 @@ def test_two_chunks_scored_at_once_in_one_actor_give_the_mentions_of_predict(tmp
 def test_a_long_document_scored_in_slices_gives_the_mentions_of_scoring_it_whole(tmp_path, tiny_gliner_dir, flat_ner):
     from gliner_ray.corpus import Record
     from gliner_ray.extract.chunks import plan_chunk
-    from gliner_ray.extract.driver import ScoreChunks
+    from gliner_ray.extract.scoring import ScoreChunks
     from gliner_ray.text import split_in_pieces, split_words
 
     long_text = "\n\n ".join(make_texts(24, seed=11, long_every=3))  # about 4,000 words, 11 windows
