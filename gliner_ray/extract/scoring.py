@@ -12,12 +12,12 @@ from typing import Any
 import pyarrow as pa
 
 from .. import corpus
-from ..decode import Span, decode_relations, greedy_decode
-from ..encoding import window_rows
+from ..decode import Relation, RelationCandidate, Span, decode_relations, greedy_decode
+from ..encoding import Row, window_rows
 from ..gliner import GLiNER
 from ..text import split_in_pieces
 from ..timing import lap
-from .chunks import unpack_chunk, unpack_documents
+from .chunks import Document, unpack_chunk, unpack_documents
 from .settings import Settings
 from .store import ERROR_SCHEMA, MENTION_SCHEMA, RELATION_SCHEMA, Store, stage
 
@@ -74,54 +74,44 @@ class ScoreChunks:
         ``predict_relations`` finds them; none unless ``--relations``), and their words."""
         tick = time.perf_counter()
         docs = unpack_documents(documents)
-        rows = []
-        for d, doc in enumerate(docs):
-            rows += window_rows(d, doc.tokens, doc.windows, self.settings.labels, self.prompt, self.settings.relations)
-        tick = lap(seconds, "unpack", tick)
+        rows = [row for d, doc in enumerate(docs)
+                for row in window_rows(d, doc.tokens, doc.windows, self.settings.labels, self.prompt, self.settings.relations)]
+        lap(seconds, "unpack", tick)
+        found, pairs, char_offsets, words = self._candidates(docs, rows, seconds)
+        tick = time.perf_counter()
+        kept, relations = self._decode(found, pairs)
+        tables = _mention_table(docs, char_offsets, kept), _relation_table(docs, char_offsets, relations)
+        lap(seconds, "decode", tick)
+        return *tables, words
+
+    def _candidates(self, docs: list[Document], rows: list[Row], seconds: dict[str, float]) -> tuple[list, list, list, int]:
+        """Per document: its candidate spans, its relation candidates, and the character offsets of each word's
+        start and end (of the candidates' words only, for a sliced document); and the words scored in all."""
         scored, scored_pairs = self._score(rows, seconds)
         tick = time.perf_counter()
-        found: list[list] = [[] for _ in range(len(docs))]
-        pairs: list[list] = [[] for _ in range(len(docs))]
+        found: list[list[Span]] = [[] for _ in docs]
+        pairs: list[list[RelationCandidate]] = [[] for _ in docs]
         for row, spans, row_pairs in zip(rows, scored, scored_pairs):
             found[row.text_index].extend(spans)
             pairs[row.text_index].extend(row_pairs)
-        texts = [doc.text for doc in docs]
-        # Per document: the character offsets of each word's start and end (of the candidates' words, if sliced).
         char_offsets: list[tuple] = [({}, {}) if doc.sliced else (doc.word_starts, doc.word_ends) for doc in docs]
         words = sum(len(doc.word_starts) for doc in docs)
-        tick = lap(seconds, "decode", tick)
-        for d in [d for d, doc in enumerate(docs) if doc.sliced]:
-            words += self._score_slices(d, texts[d], found[d], pairs[d], char_offsets[d], seconds)
-        tick = time.perf_counter()
-        kept, relations = [], []  # (document, Span) and (document, Relation)
+        lap(seconds, "decode", tick)
+        for d, doc in enumerate(docs):
+            if doc.sliced:
+                words += self._score_slices(d, doc.text, found[d], pairs[d], char_offsets[d], seconds)
+        return found, pairs, char_offsets, words
+
+    def _decode(self, found: list[list[Span]], pairs: list[list[RelationCandidate]]) -> tuple[list, list]:
+        """The mentions each document keeps (greedy decoding) and the relations between them, as (document, Span)
+        and (document, Relation) pairs."""
+        kept, relations = [], []
         for d, candidates in enumerate(found):
             spans = greedy_decode(candidates, flat_ner=self.settings.flat_ner, multi_label=self.settings.multi_label)
             kept += [(d, span) for span in spans]
             if pairs[d]:
                 relations += [(d, relation) for relation in decode_relations(pairs[d], spans)]
-
-        def located(prefix: str, found: list[tuple[int, Span]]) -> dict[str, Any]:
-            """Columns start, end, span, label of decoded spans: their words' character offsets, the text covered."""
-            starts = [int(char_offsets[d][0][span.start]) for d, span in found]
-            ends = [int(char_offsets[d][1][span.end]) for d, span in found]
-            return {f"{prefix}start": pa.array(starts, pa.int64()), f"{prefix}end": pa.array(ends, pa.int64()),
-                    f"{prefix}span": [texts[d][a:b] for (d, _), a, b in zip(found, starts, ends)],
-                    f"{prefix}label": pa.array([span.label for _, span in found], pa.string())}
-
-        def doc_ids(found: list) -> pa.Array:
-            return pa.array([docs[d].doc_id for d, _ in found], pa.string())
-
-        mentions = pa.table({"doc_id": doc_ids(kept), **located("", kept),
-                             "score": pa.array([span.score for _, span in kept], pa.float32())}, schema=MENTION_SCHEMA)
-        relation_table = pa.table(
-            {"doc_id": doc_ids(relations), **located("head_", [(d, r.head) for d, r in relations]),
-             **located("tail_", [(d, r.tail) for d, r in relations]),
-             "relation": pa.array([r.relation for _, r in relations], pa.string()),
-             "score": pa.array([r.score for _, r in relations], pa.float32())},
-            schema=RELATION_SCHEMA,
-        )
-        lap(seconds, "decode", tick)
-        return mentions, relation_table, words
+        return kept, relations
 
     def _score(self, rows: list, seconds: dict[str, float]) -> tuple[list[list], list[list]]:
         """The candidate spans and relation candidates (with ``--relations``; else none) of each row, holding the
@@ -164,3 +154,31 @@ class ScoreChunks:
                 pairs.extend(row_pairs)
             words, tick = part.first_word + len(part.word_starts), time.perf_counter()
         return words
+
+
+def _mention_table(docs: list[Document], char_offsets: list[tuple], kept: list[tuple[int, Span]]) -> pa.Table:
+    return pa.table({"doc_id": _doc_ids(docs, kept), **_located("", docs, char_offsets, kept),
+                     "score": pa.array([span.score for _, span in kept], pa.float32())}, schema=MENTION_SCHEMA)
+
+
+def _relation_table(docs: list[Document], char_offsets: list[tuple], relations: list[tuple[int, Relation]]) -> pa.Table:
+    return pa.table(
+        {"doc_id": _doc_ids(docs, relations), **_located("head_", docs, char_offsets, [(d, r.head) for d, r in relations]),
+         **_located("tail_", docs, char_offsets, [(d, r.tail) for d, r in relations]),
+         "relation": pa.array([r.relation for _, r in relations], pa.string()),
+         "score": pa.array([r.score for _, r in relations], pa.float32())},
+        schema=RELATION_SCHEMA,
+    )
+
+
+def _located(prefix: str, docs: list[Document], char_offsets: list[tuple], found: list[tuple[int, Span]]) -> dict[str, Any]:
+    """Columns start, end, span, label of decoded spans: their words' character offsets, the text covered."""
+    starts = [int(char_offsets[d][0][span.start]) for d, span in found]
+    ends = [int(char_offsets[d][1][span.end]) for d, span in found]
+    return {f"{prefix}start": pa.array(starts, pa.int64()), f"{prefix}end": pa.array(ends, pa.int64()),
+            f"{prefix}span": [docs[d].text[a:b] for (d, _), a, b in zip(found, starts, ends)],
+            f"{prefix}label": pa.array([span.label for _, span in found], pa.string())}
+
+
+def _doc_ids(docs: list[Document], found: list[tuple[int, Any]]) -> pa.Array:
+    return pa.array([docs[d].doc_id for d, _ in found], pa.string())
