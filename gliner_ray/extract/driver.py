@@ -46,6 +46,7 @@ from typing import Any
 from .. import corpus, storage
 from ..corpus import Shard
 from .chunks import read_chunks
+from .progress import Progress
 from .scoring import ScoreChunks
 from .settings import Scale, Settings, check_arguments, claim
 from .store import (COUNTS, OUTPUT_FOLDERS, Store, clear_partial_outputs, delete_results, finished_shards, publish,
@@ -53,8 +54,6 @@ from .store import (COUNTS, OUTPUT_FOLDERS, Store, clear_partial_outputs, delete
 
 logger = logging.getLogger(__name__)
 
-CPU_STAGES = ("read", "split", "tokenize", "plan", "arrow")
-MODEL_STAGES = ("unpack", "collate", "forward", "candidates", "decode", "write")
 # Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
 # whole shard before the model saw its first chunk. Blocks about one chunk large keep the stream streaming.
 BLOCK_BYTES = 1 << 20
@@ -160,57 +159,6 @@ def _run(
     if missing:
         raise RuntimeError(f"the pipeline ended without finishing {len(missing)} shards, e.g. {missing[0]}; re-run to resume")
     return published, progress.statistics()
-
-
-class Progress:
-    """The driver's running account of a job: words and time per stage from the chunk summaries, the model
-    actors' busy share, and an estimate of the time left from the input bytes still to process."""
-
-    def __init__(self, total_bytes: int):
-        self.started = time.time()
-        self.total_bytes = max(total_bytes, 1)
-        self.done_bytes = 0
-        self.words = 0
-        self.stage_seconds = dict.fromkeys(CPU_STAGES + MODEL_STAGES, 0.0)
-        self.actors: dict[str, tuple[float, float]] = {}  # actor -> (seconds in forward passes, seconds since its first call)
-        self.label_encoder_runs: dict[str, int] = {}  # actor -> forward passes of its labels encoder (bi-encoders)
-
-    def add(self, summary: dict) -> None:
-        self.words += summary["words"]
-        for stage, seconds in json.loads(summary["seconds"]).items():
-            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
-        busy, elapsed = self.actors.get(summary["actor"], (0.0, 0.0))
-        if summary["actor_elapsed"] >= elapsed:
-            self.actors[summary["actor"]] = (summary["actor_forward"], summary["actor_elapsed"])
-            self.label_encoder_runs[summary["actor"]] = summary["actor_label_encoder_runs"]
-
-    def shard_done(self, marker: dict, size: int) -> str:
-        """One line about a finished shard and the job so far."""
-        self.done_bytes += size
-        elapsed = time.time() - self.started
-        left = elapsed * (self.total_bytes - self.done_bytes) / max(self.done_bytes, 1)
-        return (
-            f"{marker['source']}: {marker['documents']} documents ({marker['failed']} failed), {marker['mentions']} "
-            f"mentions | {self.words:,} words in {elapsed:.0f} s, {self.words / max(elapsed, 1e-9):,.0f} words/s, "
-            f"model busy {self.model_busy:.0%}, {self.done_bytes / self.total_bytes:.0%} of the input, about "
-            f"{_duration(left)} left"
-        )
-
-    @property
-    def model_busy(self) -> float:
-        busy, elapsed = (sum(x) for x in zip(*self.actors.values())) if self.actors else (0.0, 0.0)
-        return busy / elapsed if elapsed else 0.0
-
-    def statistics(self) -> dict[str, Any]:
-        return {"words": self.words, "model_busy": round(self.model_busy, 4), "model_actors": len(self.actors),
-                "label_encoder_runs": sum(self.label_encoder_runs.values()),
-                "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale, resources: dict[str, float]):
