@@ -1,36 +1,13 @@
-"""Corpus extraction on Ray Data: text shards (local or S3) in, Parquet entity mentions out. Resumable; a
-record is never lost and a mention never written twice.
+"""The driver of an extraction: checks, resume, one Ray Data stream, each shard published once all its chunks are
+written, ``_SUCCESS`` last::
 
-One Ray Data stream::
-
-    shards ──read_chunks (CPU)──▶ chunks of documents, words split, model rows planned (token ids, windows)
+    shards ──read_chunks (CPU)──▶ chunks of planned documents (chunks.py)
            ──ScoreChunks (actor pool: the model, on its GPU when it has one)──▶ one summary row per chunk ──▶ driver
 
-``read_chunks`` streams a shard's records (``corpus.read_records``) and cuts them into chunks of up to
-``chunk_size`` documents: one dataset row per chunk, so all windows of a document, and all documents of a chunk,
-stay together. ``ScoreChunks`` loads the model once per actor, scores a chunk's rows longest first in batches
-(``GLiNER.score_rows``), decodes each document, maps words to character offsets, writes the chunk's mentions and
-errors as Parquet files under ``OUTPUT/_tmp/<shard>/``, and emits a small summary row. The driver collects the
-summaries; when every chunk of a shard has reported it publishes the shard: it moves the files to
-``mentions/<shard>-<chunk>.parquet`` and ``errors/<shard>-<chunk>.parquet`` and then writes the marker
-``_progress/shard-<shard>.json``. ``_SUCCESS`` is written last, from the markers.
-
-Nothing twice. Every output name derives from the input: ``<shard>`` is a hash of the shard's URI and chunks are
-numbered in file order, so a retried chunk (Ray restarts a killed actor and re-runs its task) rewrites the very
-same files, and the driver counts a chunk once however often it reports. Readers of ``mentions/`` never see a
-partial shard: files appear there only once the whole shard is done. A re-run skips shards with a marker and,
-for the others, first deletes whatever an interrupted run left (``_tmp/<shard>/``, or a publish cut short).
-A marker records the shard's size and mtime; a re-run over a changed input file, or with other settings
-(model, labels, threshold...), refuses to mix results and asks for ``--overwrite``.
-
-Nothing lost. A bad record becomes a row in ``errors/`` with its reason (see ``corpus.py``), never a crash.
-Writes are atomic: a local file is written under a temporary name and renamed; an S3 object appears only when
-its upload completes.
-
-Resources. On GPU clusters the CPU stage runs as Ray tasks beside the GPU actors, so the GPUs never wait on
-tokenization. On CPU-only clusters the CPU stage asks for the same resources as the model actors and Ray fuses
-it into them: each actor is then a complete worker (read, tokenize, score, write) and the cores all run models;
-work is spread shard by shard, so give at least as many shards as actors.
+On GPU clusters the CPU stage runs as Ray tasks beside the GPU actors, so the GPUs never wait on tokenization. On
+CPU-only clusters it asks for the same resources as the model actors and Ray fuses it into them: each actor is then
+a complete worker (read, tokenize, score, write); work is spread shard by shard, so give at least as many shards
+as actors.
 """
 
 from __future__ import annotations
@@ -95,8 +72,17 @@ def extract(
         done.update(published)
     else:
         statistics = {}
+    success = _success(settings, shards, pending, done, statistics, time.time() - started)
+    write_empty_tables(store, OUTPUT_FOLDERS if settings.relations else ("mentions", "errors"), settings.metadata())
+    store.write_json("_SUCCESS", success)
+    logger.info("done: %s", json.dumps(success))
+    return success
+
+
+def _success(settings: Settings, shards: list[Shard], pending: list[Shard], done: dict[str, dict],
+             statistics: dict[str, Any], elapsed: float) -> dict[str, Any]:
+    """The content of ``_SUCCESS``: the output's totals, what this run processed and how fast, and the settings."""
     totals = {key: sum(marker.get(key, 0) for marker in done.values()) for key in COUNTS}
-    elapsed = time.time() - started
     processed = sum(done[shard_key(s)]["documents"] for s in pending)
     success = {
         **totals, "shards": len(shards), "files": len({s.uri for s in shards}), "shards_processed": len(pending),
@@ -109,9 +95,6 @@ def extract(
     }
     if statistics:
         success["words_per_second"] = round(statistics["words"] / elapsed, 1)
-    write_empty_tables(store, OUTPUT_FOLDERS if settings.relations else ("mentions", "errors"), settings.metadata())
-    store.write_json("_SUCCESS", success)
-    logger.info("done: %s", json.dumps(success))
     return success
 
 
@@ -165,17 +148,7 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
     """The Ray Data stream of summaries, its scale set from the flags or else from the cluster's resources."""
     import ray
 
-    num_gpus = scale.num_gpus_per_actor
-    if num_gpus is None:
-        num_gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
-    if num_gpus == 0 and scale.cpu_workers is not None:
-        raise ValueError("--cpu-workers sizes the CPU stage beside GPU actors; on CPU-only clusters that stage runs inside the model actors: leave it out")
-    if scale.actors is not None:
-        min_actors, max_actors = scale.actors
-    else:
-        per_actor = ("GPU", num_gpus) if num_gpus > 0 else ("CPU", scale.cpus_per_actor)
-        min_actors = max_actors = max(1, int(resources.get(per_actor[0], 0) // per_actor[1]))
-    batch_size = scale.batch_size or (32 if num_gpus > 0 else 8)
+    num_gpus, min_actors, max_actors, batch_size = _actor_pool(scale, resources)
     fused = num_gpus == 0  # the CPU stage asks for what the actors ask for, so Ray fuses it into them
     logger.info(
         "%d-%d model actors (%g GPU, %d CPU each), %d rows per batch, reading and tokenizing %s",
@@ -213,3 +186,16 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
     )
 
 
+def _actor_pool(scale: Scale, resources: dict[str, float]) -> tuple[float, int, int, int]:
+    """GPUs per model actor, the fewest and most actors, and rows per batch: the flags', else from the cluster."""
+    num_gpus = scale.num_gpus_per_actor
+    if num_gpus is None:
+        num_gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
+    if num_gpus == 0 and scale.cpu_workers is not None:
+        raise ValueError("--cpu-workers sizes the CPU stage beside GPU actors; on CPU-only clusters that stage runs inside the model actors: leave it out")
+    if scale.actors is not None:
+        min_actors, max_actors = scale.actors
+    else:
+        per_actor = ("GPU", num_gpus) if num_gpus > 0 else ("CPU", scale.cpus_per_actor)
+        min_actors = max_actors = max(1, int(resources.get(per_actor[0], 0) // per_actor[1]))
+    return num_gpus, min_actors, max_actors, scale.batch_size or (32 if num_gpus > 0 else 8)

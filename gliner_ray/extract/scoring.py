@@ -48,6 +48,7 @@ class ScoreChunks:
         self.forward_seconds = 0.0
 
     def __call__(self, chunks: pa.Table) -> pa.Table:
+        """One summary row per chunk row (Ray Data hands a batch of one)."""
         if self.started is None:
             self.started = time.perf_counter()
         return pa.Table.from_pylist([self.process(chunks.slice(i, 1)) for i in range(chunks.num_rows)])
