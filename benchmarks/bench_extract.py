@@ -94,7 +94,7 @@ class PeakMemory:
 
 
 def run_pipeline(corpus: Path, output: Path, model_dir: str, args, chunk_size: int) -> tuple[float, dict, float]:
-    from gliner_ray.pipeline import Scale, Settings, extract
+    from gliner_ray.extract import Scale, Settings, extract
 
     settings = Settings(model=model_dir, labels=tuple(LABELS), threshold=args.threshold)
     scale = Scale(batch_size=args.batch_size, chunk_size=chunk_size)

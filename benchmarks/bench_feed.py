@@ -108,7 +108,8 @@ def main() -> None:
 
     from gliner_ray import GLiNER
     from gliner_ray.corpus import Record
-    from gliner_ray.pipeline import Scale, Settings, extract, plan_chunk
+    from gliner_ray.extract import Scale, Settings, extract
+    from gliner_ray.extract.chunks import plan_chunk
 
     work = Path(tempfile.mkdtemp(prefix="bench-feed-"))
     if args.encoder == "minilm":

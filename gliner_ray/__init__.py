@@ -7,7 +7,7 @@ from .decode import Span
 __all__ = ["GLiNER", "GLiNERConfig", "Span"]
 __version__ = "0.1.0"
 
-# The model exports load on first use: Ray workers that run only the data layers (kg, pipeline CPU stages) unpickle
+# The model exports load on first use: Ray workers that run only the data layers (kg, the extract CPU stage) unpickle
 # functions from this package, and importing torch and transformers in each new worker costs seconds.
 _LAZY_EXPORTS = {"GLiNER": ".predict", "GLiNERConfig": ".model"}
 

@@ -61,7 +61,7 @@ def run_losing_a_node(job, condition, cluster, choose_node) -> tuple[Any, Any]:
 
 
 def run_extract(cluster, corpus: str, output: str, model: str, labels: str, threshold: str) -> dict:
-    from gliner_ray.pipeline import Scale, Settings, extract
+    from gliner_ray.extract import Scale, Settings, extract
 
     summary, killed = run_losing_a_node(
         lambda: extract(corpus, output, Settings(model=model, labels=tuple(labels.split(",")), threshold=float(threshold)),

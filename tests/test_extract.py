@@ -26,7 +26,7 @@ import pytest
 
 from gliner_ray import GLiNER
 from gliner_ray.cli import main
-from gliner_ray.pipeline import Scale, Settings, extract
+from gliner_ray.extract import Scale, Settings, extract
 
 LABELS = ("person", "organization", "location")
 THRESHOLD = 0.3  # low: a random model then finds many mentions to compare
@@ -156,7 +156,7 @@ def test_every_bad_record_becomes_an_error_row_and_good_ones_are_all_processed(r
     (tmp_path / "in" / "b.jsonl").write_bytes(jsonl([{"id": k, "text": good[k]} for k in ("g3", "g4", "g5")]))
     output = str(tmp_path / "out")
 
-    with caplog.at_level("INFO", logger="gliner_ray.pipeline"):
+    with caplog.at_level("INFO", logger="gliner_ray.extract"):
         summary = extract(str(tmp_path / "in"), output, settings(tiny_gliner_dir, max_chars=1000), Scale(actors=(1, 1), chunk_size=3))
 
     errors = {(r["row"], r["doc_id"]): r for r in pq.read_table(f"{output}/errors").to_pylist()}
@@ -351,7 +351,8 @@ def test_two_chunks_scored_at_once_in_one_actor_give_the_mentions_of_predict(tmp
     from concurrent.futures import ThreadPoolExecutor
 
     from gliner_ray.corpus import Record
-    from gliner_ray.pipeline import ScoreChunks, plan_chunk
+    from gliner_ray.extract.chunks import plan_chunk
+    from gliner_ray.extract.scoring import ScoreChunks
 
     documents = dict(zip([f"d{i}" for i in range(12)], make_texts(12, seed=7, long_every=5)))
     records = [Record(i, doc_id, text) for i, (doc_id, text) in enumerate(documents.items())]
@@ -369,7 +370,8 @@ def test_two_chunks_scored_at_once_in_one_actor_give_the_mentions_of_predict(tmp
 @pytest.mark.parametrize("flat_ner", [True, False])
 def test_a_long_document_scored_in_slices_gives_the_mentions_of_scoring_it_whole(tmp_path, tiny_gliner_dir, flat_ner):
     from gliner_ray.corpus import Record
-    from gliner_ray.pipeline import ScoreChunks, plan_chunk
+    from gliner_ray.extract.chunks import plan_chunk
+    from gliner_ray.extract.scoring import ScoreChunks
     from gliner_ray.text import split_in_pieces, split_words
 
     long_text = "\n\n ".join(make_texts(24, seed=11, long_every=3))  # about 4,000 words, 11 windows

@@ -5,7 +5,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from gliner_ray.pipeline import Scale, extract
+from gliner_ray.extract import Scale, extract
 from test_extract import assert_same_as_predict, make_texts, settings, success
 from test_families import build_reference
 

@@ -10,7 +10,7 @@ import pytest
 
 from gliner_ray import GLiNER
 from gliner_ray.cli import main
-from gliner_ray.pipeline import RELATION_SCHEMA, Scale, Settings, extract
+from gliner_ray.extract import RELATION_SCHEMA, Scale, Settings, extract
 from test_extract import jsonl, make_texts, s3_listing, success
 from test_relex import build_relex
 

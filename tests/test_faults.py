@@ -24,7 +24,7 @@ import torch
 
 from gliner_ray import corpus
 from gliner_ray.kg import build_graph, entity_id
-from gliner_ray.pipeline import Scale, extract
+from gliner_ray.extract import Scale, extract
 from s3_faults import KINDS, FaultyProxy
 from test_extract import LABELS, REPO, THRESHOLD, assert_same_as_predict, jsonl, make_texts, mention_rows, settings, success
 from test_train import tiny_settings
