@@ -9,9 +9,9 @@ import json
 from dataclasses import MISSING, asdict, dataclass, fields
 
 from .. import corpus
-from ..predict.families import load_prompt_tokenizer
 from ..checks import changed_settings, check_at_least, check_threshold
 from ..precision import PRECISIONS
+from ..predict.families import load_prompt_tokenizer
 from ..text import clean_labels, clean_relations
 from .store import Store
 
