@@ -2,5 +2,4 @@
 
 from __future__ import annotations
 
-from ..train import add_train_arguments as add_arguments, run_train as run
-
+from ..training.driver import add_train_arguments as add_arguments, run_train as run

@@ -18,9 +18,9 @@ from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 import torch
 
-from .data import Example
-from .encoding import Batch, PromptTokenizer
-from .models.span import span_mask
+from ..data import Example
+from ..encoding import Batch, PromptTokenizer
+from ..models.span import span_mask
 
 log = logging.getLogger(__name__)
 

@@ -36,12 +36,12 @@ import pyarrow.fs as pafs
 import torch
 import torch.nn.functional as F
 
-from . import storage
-from .checks import check_at_least, check_threshold
-from .batching import BatchBuilder, Prefetcher, TrainingBatch, clean_examples, token_budget_groups
-from .data import Example, load_label_map, read_dataset
-from .evaluate import score_spans
-from .precision import uses_bf16
+from .. import storage
+from ..checks import check_at_least, check_threshold
+from ..data import Example, load_label_map, read_dataset
+from ..evaluate import score_spans
+from ..precision import uses_bf16
+from .batches import BatchBuilder, Prefetcher, TrainingBatch, clean_examples, token_budget_groups
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +352,7 @@ class Window:
 def restore_or_build(settings: TrainSettings, checkpoint) -> tuple[Any, dict[str, Any], list[dict]]:
     """The GLiNER to train, the trainer state (step, optimizer, schedule) and the metrics so far: from the
     latest checkpoint when Ray Train has one (a restart or a re-run), else fresh from --init or --backbone."""
-    from .gliner import GLiNER
+    from ..gliner import GLiNER
 
     if checkpoint is not None:
         # A private copy per worker: Ray's shared per-node download (as_directory) can be read by one worker
@@ -487,7 +487,7 @@ def plot_metrics(records: Sequence[dict], uri: str) -> None:
 def publish_model(checkpoint, uri: str) -> None:
     """Copy the checkpoint's ``model/`` to ``uri``, ``gliner_config.json`` last, so a copy cut short never looks
     like a complete checkpoint (both loaders require that file)."""
-    from .checkpoint import CONFIG_FILE
+    from ..checkpoint import CONFIG_FILE
 
     dest_fs, dest = storage.resolve(uri)
     source = checkpoint.path + "/model"
@@ -505,7 +505,7 @@ def model_limits(settings: TrainSettings) -> tuple[int, int]:
     """(max_len, max_width) of the model being trained: the checkpoint's for --init, else the flags'."""
     if settings.init is None:
         return settings.max_len, settings.max_width
-    from .checkpoint import read_config, resolve_checkpoint_dir
+    from ..checkpoint import read_config, resolve_checkpoint_dir
 
     config = read_config(resolve_checkpoint_dir(settings.init))
     return config.max_len, config.max_width
