@@ -2,6 +2,7 @@
 
 from .batches import BatchBuilder, Prefetcher, choose_types, clean_examples, span_labels, token_budget_groups
 from .driver import (
-    MetricsLog, TrainSettings, default_cpus_per_worker, evaluate, parameter_groups, publish_model, read_metrics,
-    record_settings, span_loss, train, train_step, warmup_cosine,
+    MetricsLog, default_cpus_per_worker, evaluate, parameter_groups, publish_model, read_metrics, span_loss, train,
+    train_step, warmup_cosine,
 )
+from .settings import TrainSettings, record_settings
