@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
-import json
 import logging
 import math
 import random
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import torch
 
 from .. import storage
@@ -33,14 +29,14 @@ from ..evaluate import score_spans
 from ..precision import uses_bf16
 from .batches import BatchBuilder, Prefetcher, TrainingBatch, clean_examples, token_budget_groups
 from .recipe import group_lr, optimizer_and_schedule, train_step
+from .run_files import (
+    FINAL_DIR, METRICS_FILE, PLOT_FILE, MetricsLog, plot_metrics, publish_model, read_checkpoint_files, read_metrics,
+    write_checkpoint_files,
+)
 from .settings import PRECISIONS, TrainSettings, record_settings
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "trainer_state.pt"  # optimizer, schedule and step beside the GLiNER checkpoint in model/
-METRICS_FILE = "metrics.jsonl"
-PLOT_FILE = "training.png"
-FINAL_DIR = "final"
 EXAMPLE_SCHEMA = pa.schema([
     ("words", pa.list_(pa.string())),
     ("spans", pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("label", pa.string())]))),
@@ -205,10 +201,7 @@ def restore_or_build(settings: TrainSettings, checkpoint) -> tuple[Any, dict[str
         # A private copy per worker: Ray's shared per-node download (as_directory) can be read by one worker
         # while another is still writing it (seen as a truncated model.safetensors after a restart).
         with tempfile.TemporaryDirectory() as private:
-            path = checkpoint.to_directory(private)
-            gliner = GLiNER.from_pretrained(Path(path) / "model", device="cpu")
-            state = torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=True)
-            history = read_jsonl(Path(path) / METRICS_FILE)
+            gliner, state, history = read_checkpoint_files(checkpoint.to_directory(private))
         return gliner, state, [*history, {"step": state["step"], "resumed": True}]
     if settings.init is not None:
         gliner = GLiNER.from_pretrained(settings.init, device="cpu")
@@ -248,10 +241,8 @@ def report(record: dict, metrics: "MetricsLog | None", gliner, optimizer, schedu
         metrics.write()
         return
     with tempfile.TemporaryDirectory() as path:
-        gliner.save_pretrained(Path(path) / "model")
         state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-        torch.save(state, Path(path) / STATE_FILE)
-        write_jsonl(Path(path) / METRICS_FILE, metrics.history)
+        write_checkpoint_files(path, gliner, state, metrics.history)
         ray.train.report(record, checkpoint=ray.train.Checkpoint.from_directory(path),
                          checkpoint_dir_name=f"checkpoint_{step:08d}")
     metrics.write()  # after the checkpoint is stored, so the metrics never run ahead of what a resume restores
@@ -266,85 +257,6 @@ def examples_to_table(examples: Sequence[Example]) -> pa.Table:
         [{"words": ex.words, "spans": [{"start": s, "end": e, "label": t} for s, e, t in ex.spans]} for ex in examples],
         schema=EXAMPLE_SCHEMA,
     )
-
-
-# ---- output files (local or s3://) ---------------------------------------------------------------------
-def read_jsonl(path: str | Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def write_jsonl(path: str | Path, records: Sequence[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in records)
-
-
-class MetricsLog:
-    """Rank 0's metric records, rewritten whole to ``OUTPUT/metrics.jsonl`` at each report (S3 has no append)."""
-
-    def __init__(self, output: str, history: list[dict]):
-        self.fs, self.path = storage.resolve(storage.join(output, METRICS_FILE))
-        self.history = history
-
-    def add(self, record: dict) -> None:
-        self.history.append(record)
-        log.info("step %d: %s", record["step"], record)
-        self.write()
-
-    def write(self) -> None:
-        storage.write_bytes(self.fs, self.path, "".join(json.dumps(r) + "\n" for r in self.history).encode())
-
-
-def read_metrics(output: str) -> list[dict]:
-    fs, path = storage.resolve(storage.join(output, METRICS_FILE))
-    with fs.open_input_stream(path) as f:
-        return [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
-
-
-def plot_metrics(records: Sequence[dict], uri: str) -> None:
-    """Loss and eval F1 against step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    loss_points = [(r["step"], r["loss"]) for r in records if "loss" in r]
-    f1_points = [(r["step"], r["f1"]) for r in records if "f1" in r]
-    for ax, points, name in ((loss_ax, loss_points, "training loss"), (f1_ax, f1_points, "eval F1 (exact match)")):
-        if points:
-            ax.plot(*zip(*points), marker="." if len(points) < 50 else None)
-        else:
-            ax.text(0.5, 0.5, "no --eval data", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xlabel("step")
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-    if loss_points and min(loss for _, loss in loss_points) > 0:
-        loss_ax.set_yscale("log")  # the first steps' loss is 100x the rest: a linear axis flattens the curve
-    for r in records:
-        if r.get("resumed"):
-            loss_ax.axvline(r["step"], color="gray", linestyle=":")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    storage.write_bytes(*storage.resolve(uri), buffer.getvalue())
-
-
-def publish_model(checkpoint, uri: str) -> None:
-    """Copy the checkpoint's ``model/`` to ``uri``, ``gliner_config.json`` last, so a copy cut short never looks
-    like a complete checkpoint (both loaders require that file)."""
-    from ..checkpoint import CONFIG_FILE
-
-    dest_fs, dest = storage.resolve(uri)
-    source = checkpoint.path + "/model"
-    infos = checkpoint.filesystem.get_file_info(pafs.FileSelector(source))
-    files = sorted((i.path for i in infos if i.type == pafs.FileType.File), key=lambda p: p.endswith(CONFIG_FILE))
-    storage.delete(dest_fs, dest)
-    dest_fs.create_dir(dest, recursive=True)
-    for file in files:
-        pafs.copy_files(file, dest + "/" + file.rsplit("/", 1)[1], source_filesystem=checkpoint.filesystem,
-                        destination_filesystem=dest_fs)
 
 
 # ---- the driver ------------------------------------------------------------------------------------------
