@@ -18,16 +18,16 @@ import random
 import sys
 import tempfile
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-import pyarrow as pa
 import torch
 
 from .. import storage
 from ..data import Example, load_label_map, read_dataset
 from ..evaluate import score_spans
 from ..precision import uses_bf16
-from .batches import BatchBuilder, Prefetcher, TrainingBatch, clean_examples, token_budget_groups
+from .batches import BatchBuilder, clean_examples
+from .feed import examples_to_table, prefetch_batches
 from .recipe import group_lr, optimizer_and_schedule, train_step
 from .run_files import (
     FINAL_DIR, METRICS_FILE, PLOT_FILE, MetricsLog, plot_metrics, publish_model, read_checkpoint_files, read_metrics,
@@ -36,11 +36,6 @@ from .run_files import (
 from .settings import PRECISIONS, TrainSettings, record_settings
 
 log = logging.getLogger(__name__)
-
-EXAMPLE_SCHEMA = pa.schema([
-    ("words", pa.list_(pa.string())),
-    ("spans", pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64()), ("label", pa.string())]))),
-])
 
 
 # ---- evaluation -------------------------------------------------------------------------------------------
@@ -55,36 +50,6 @@ def evaluate(model, examples: Sequence[Example], threshold: float, batch_size: i
 
 
 # ---- the per-worker loop ---------------------------------------------------------------------------------
-POOL_ROWS = 2048  # --max-tokens: examples read, sorted by length and cut into batches at a time
-PREFETCH_BATCHES = 8  # batches built ahead of the step that takes them
-
-
-def training_batches(shard, settings: TrainSettings, build: BatchBuilder) -> Iterator[tuple[int, TrainingBatch]]:
-    """(epoch, batch) pairs from the worker's shard, epoch after epoch, without end: ``batch_size`` sentences
-    each, or with ``max_tokens`` batches of similar length cut from pools of ``POOL_ROWS`` examples."""
-    epoch = 0
-    while True:
-        epoch += 1
-        produced = 0
-        rows_per_read = settings.batch_size if settings.max_tokens is None else POOL_ROWS
-        for rows in shard.iter_batches(batch_size=rows_per_read, batch_format="pyarrow",
-                                       drop_last=settings.max_tokens is None, local_shuffle_buffer_size=10_000,
-                                       local_shuffle_seed=settings.seed + epoch):
-            examples = rows_to_examples(rows)
-            if settings.max_tokens is None:
-                produced += 1
-                yield epoch, build(examples)
-                continue
-            word_ids = build.tokenize(examples)
-            lengths = [sum(map(len, words)) for words in word_ids]
-            for group in token_budget_groups(lengths, settings.max_tokens, build.rng):
-                produced += 1
-                yield epoch, build([examples[i] for i in group], [word_ids[i] for i in group])
-        if not produced:
-            raise ValueError(f"this worker's share of the training data holds less than one batch of "
-                             f"{settings.batch_size}: lower --batch-size or --workers, or add data")
-
-
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: build or restore the model, then take optimizer steps until ``settings.steps``.
 
@@ -122,9 +87,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
              world, device, torch.get_num_threads(), "bf16" if bf16 else "no",
              f"batches of {settings.max_tokens} tokens" if settings.max_tokens else f"{settings.batch_size} sentences",
              settings.accumulate, step)
-    shard = ray.train.get_dataset_shard("train")
-    pin = (lambda item: (item[0], item[1].pin_memory())) if device.type == "cuda" else None
-    feed = Prefetcher(training_batches(shard, settings, build), depth=PREFETCH_BATCHES, prepare=pin)
+    feed = prefetch_batches(ray.train.get_dataset_shard("train"), settings, build, pin=device.type == "cuda")
     window = Window(device)
     cut_examples = epoch = 0
     model.train()
@@ -246,17 +209,6 @@ def report(record: dict, metrics: "MetricsLog | None", gliner, optimizer, schedu
         ray.train.report(record, checkpoint=ray.train.Checkpoint.from_directory(path),
                          checkpoint_dir_name=f"checkpoint_{step:08d}")
     metrics.write()  # after the checkpoint is stored, so the metrics never run ahead of what a resume restores
-
-
-def rows_to_examples(rows: pa.Table) -> list[Example]:
-    return [Example(r["words"], [(s["start"], s["end"], s["label"]) for s in r["spans"]]) for r in rows.to_pylist()]
-
-
-def examples_to_table(examples: Sequence[Example]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [{"words": ex.words, "spans": [{"start": s, "end": e, "label": t} for s, e, t in ex.spans]} for ex in examples],
-        schema=EXAMPLE_SCHEMA,
-    )
 
 
 # ---- the driver ------------------------------------------------------------------------------------------
