@@ -1,8 +1,9 @@
 """Data-parallel GLiNER training on Ray Train: ``train(train_examples, eval_examples, TrainSettings(...))``."""
 
 from .batches import BatchBuilder, choose_types, clean_examples, span_labels, token_budget_groups
-from .driver import default_cpus_per_worker, evaluate, train
+from .driver import default_cpus_per_worker, train
 from .feed import Prefetcher
 from .recipe import parameter_groups, span_loss, train_step, warmup_cosine
 from .run_files import MetricsLog, publish_model, read_metrics
 from .settings import TrainSettings, record_settings
+from .worker import evaluate
