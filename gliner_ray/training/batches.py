@@ -110,6 +110,8 @@ def valid_pairs(batch: Batch, num_words: int, max_width: int) -> torch.Tensor:
 
 @dataclass
 class TrainingBatch:
+    """One batch: the model inputs, the span x type targets, and which of those pairs the loss counts."""
+
     inputs: Batch
     labels: torch.Tensor  # (B, W, K, C)
     valid: torch.Tensor  # (B, W, K, C) bool
