@@ -22,10 +22,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch
 
 from gliner_ray import GLiNER
-from gliner_ray.batching import BatchBuilder, clean_examples
 from gliner_ray.data import read_conll
 from gliner_ray.precision import uses_bf16
-from gliner_ray.train import TrainSettings, parameter_groups, train_step, warmup_cosine
+from gliner_ray.training import BatchBuilder, TrainSettings, clean_examples, parameter_groups, train_step, warmup_cosine
 
 
 def fresh(encoder: str, settings: TrainSettings, compiled: bool):

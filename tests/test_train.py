@@ -18,12 +18,10 @@ import pytest
 import torch
 
 from gliner_ray import storage
-from gliner_ray.batching import (
-    BatchBuilder, Prefetcher, choose_types, clean_examples, span_labels, token_budget_groups,
-)
 from gliner_ray.data import Example
-from gliner_ray.train import (
-    TrainSettings, default_cpus_per_worker, parameter_groups, span_loss, train, train_step, warmup_cosine,
+from gliner_ray.training import (
+    BatchBuilder, Prefetcher, TrainSettings, choose_types, clean_examples, default_cpus_per_worker, parameter_groups,
+    span_labels, span_loss, token_budget_groups, train, train_step, warmup_cosine,
 )
 
 NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Oscar"]
@@ -148,7 +146,7 @@ def test_clean_examples_skips_and_counts_bad_data_with_one_warning(caplog):
         Example([], []),
         Example(["w"] * 10, [(0, 1, "x"), (7, 8, "after the cut"), (0, 4, "too wide")]),
     ]
-    with caplog.at_level(logging.WARNING, logger="gliner_ray.batching"):
+    with caplog.at_level(logging.WARNING, logger="gliner_ray.training.batches"):
         kept, problems = clean_examples(examples, max_len=6, max_width=3)
     assert kept == [Example(["a", "b", "c"], [(0, 0, "x"), (1, 2, "y")]), Example(["w"] * 6, [(0, 1, "x")])]
     assert problems == {
@@ -216,7 +214,7 @@ def test_bad_settings_and_unusable_data_fail_before_any_worker_starts(tmp_path, 
 
 
 def test_precision_flags_choose_bf16_autocast():
-    from gliner_ray.train import uses_bf16
+    from gliner_ray.precision import uses_bf16
 
     cpu = torch.device("cpu")
     assert uses_bf16("bf16", cpu) and not uses_bf16("fp32", cpu)
@@ -401,7 +399,7 @@ def test_a_rerun_that_would_change_the_recipe_is_refused_before_any_worker_start
 
 
 def test_a_run_that_died_before_its_first_checkpoint_may_be_rerun_with_other_flags(tmp_path, tiny_bert_dir):
-    from gliner_ray.train import record_settings
+    from gliner_ray.training import record_settings
 
     record_settings(tiny_settings(str(tmp_path), tiny_bert_dir, lr_encoder=1e-3))
     record_settings(tiny_settings(str(tmp_path), tiny_bert_dir, lr_encoder=5e-4))  # nothing to resume: allowed
@@ -514,7 +512,7 @@ def test_publish_model_and_whole_file_writes_on_local_disk(tmp_path, tiny_gliner
     from ray.train import Checkpoint
 
     from gliner_ray import GLiNER
-    from gliner_ray.train import MetricsLog, publish_model
+    from gliner_ray.training import MetricsLog, publish_model
 
     shutil.copytree(tiny_gliner_dir, tmp_path / "ckpt" / "model")
     (tmp_path / "out" / "final").mkdir(parents=True)

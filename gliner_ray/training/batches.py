@@ -8,21 +8,18 @@ is a (words, widths, types) tensor with a 1 at (start, end - start, type) for ev
 from __future__ import annotations
 
 import logging
-import queue
 import random
-import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterator, Sequence, TypeVar
+from typing import Sequence
 
 import torch
 
-from .data import Example
-from .encoding import Batch, PromptTokenizer
-from .models.span import span_mask
+from ..data import Example
+from ..encoding import Batch, PromptTokenizer
+from ..models.span import span_mask
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def clean_examples(
@@ -67,7 +64,7 @@ def clean_examples(
             kept.append(Example(words, spans))
     if problems:
         summary = ", ".join(f"{count} x {problem}" for problem, count in problems.most_common())
-        log.warning("%s: %s; e.g. %s", what, summary, "; ".join(samples))
+        logger.warning("%s: %s; e.g. %s", what, summary, "; ".join(samples))
     return kept, problems
 
 
@@ -113,6 +110,8 @@ def valid_pairs(batch: Batch, num_words: int, max_width: int) -> torch.Tensor:
 
 @dataclass
 class TrainingBatch:
+    """One batch: the model inputs, the span x type targets, and which of those pairs the loss counts."""
+
     inputs: Batch
     labels: torch.Tensor  # (B, W, K, C)
     valid: torch.Tensor  # (B, W, K, C) bool
@@ -203,62 +202,3 @@ def token_budget_groups(lengths: Sequence[int], max_tokens: int, rng: random.Ran
         groups.append(current)
     rng.shuffle(groups)
     return groups
-
-
-Item = TypeVar("Item")
-
-
-class Prefetcher(Generic[Item]):
-    """Runs an iterator in a background thread, ``depth`` items ahead, so the consumer (a training step) waits
-    on it only when the producer (batch building) is slower. ``prepare`` runs in the thread too (pinning memory).
-    An error in the producer is raised by ``get``; ``close`` stops the thread."""
-
-    _END = object()
-
-    def __init__(self, items: Iterator[Item], depth: int = 4, prepare: Callable[[Item], Item] | None = None):
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, args=(items, prepare), daemon=True, name="batch-feed")
-        self._thread.start()
-
-    def _produce(self, items: Iterator[Item], prepare: Callable[[Item], Item] | None) -> None:
-        try:
-            while True:
-                start = time.perf_counter()
-                item = next(items, self._END)
-                if item is self._END:
-                    break
-                if prepare is not None:
-                    item = prepare(item)
-                if not self._put((item, time.perf_counter() - start)):
-                    return
-            self._put(self._END)
-        except BaseException as error:  # handed to the consumer, which raises it
-            self._put(error)
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def get(self) -> tuple[Item, float, float]:
-        """The next item, the seconds spent waiting for it, and the seconds the thread took to produce it (its
-        cost: how fast the producer could go alone). StopIteration when the iterator is exhausted."""
-        start = time.perf_counter()
-        entry = self._queue.get()
-        waited = time.perf_counter() - start
-        if entry is self._END:
-            self._queue.put(entry)
-            raise StopIteration
-        if isinstance(entry, BaseException):
-            raise entry
-        item, produced_in = entry
-        return item, waited, produced_in
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
