@@ -8,7 +8,6 @@ sets), and a ratio with a zero denominator is 0. Type names are lowercased, as t
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import logging
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from . import storage
-from .data import FORMATS, Dataset, load_label_map, read_dataset, relabel
+from .data import Dataset, relabel
 
 log = logging.getLogger(__name__)
 
@@ -242,52 +241,3 @@ def remove_old_report(output: str) -> None:
     """Delete a previous run's report.json, so that a run that fails leaves no finished-looking report behind."""
     fs, root = storage.resolve(output)
     storage.delete(fs, storage.join(root, "report.json"))
-
-
-# ---- the command -----------------------------------------------------------------------------------------------------
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="hub id (urchade/gliner_small-v2.1) or checkpoint directory")
-    parser.add_argument("--data", nargs="+", required=True, metavar="PATH", help="datasets, local paths or s3:// URIs")
-    parser.add_argument("--format", choices=FORMATS, help="dataset format (default: from the extension and content)")
-    parser.add_argument(
-        "--label-map", help='JSON object or JSON file renaming tag names to entity types, e.g. \'{"PER": "person"}\''
-    )
-    parser.add_argument("--threshold", type=float, default=0.5, help="minimum span score (default 0.5)")
-    decoding = parser.add_mutually_exclusive_group()
-    decoding.add_argument("--flat", dest="flat_ner", action="store_true", default=True, help="no overlapping entities (default)")
-    decoding.add_argument("--nested", dest="flat_ner", action="store_false", help="allow fully nested entities")
-    parser.add_argument("--batch-size", type=int, default=8, help="model rows per forward pass (default 8)")
-    parser.add_argument("--output", required=True, help="folder or URI for report.json, report.md and report.png")
-    from .cli.args import add_precision_argument
-
-    add_precision_argument(parser)
-
-
-def run_evaluate(args: argparse.Namespace) -> None:
-    from .predict import GLiNER
-
-    label_map = load_label_map(args.label_map) if args.label_map else None
-    names = dataset_names(args.data)
-    datasets = {name: read_dataset(path, args.format, label_map) for name, path in zip(names, args.data)}
-    for name, dataset in datasets.items():
-        check_dataset(dataset, name)
-    remove_old_report(args.output)
-    model = GLiNER.from_pretrained(args.model, dtype=args.precision)
-    log.info("evaluating %s on %s in %s", args.model, model.device, next(model.model.parameters()).dtype)
-    results = {}
-    for (name, dataset), path in zip(datasets.items(), args.data):
-        result = evaluate_dataset(model, dataset, name, args.threshold, args.flat_ner, args.batch_size)
-        results[name] = {"path": path, **result}
-        log.info("%s: P %.1f R %.1f F1 %.1f", name, *(100 * result[k] for k in ("precision", "recall", "f1")))
-    report = {
-        "model": str(args.model),
-        "threshold": args.threshold,
-        "flat_ner": args.flat_ner,
-        "batch_size": args.batch_size,
-        "precision": args.precision,
-        "datasets": results,
-        "average": average_scores(results),
-    }
-    write_report(report, args.output)
-    print("\n".join(summary_table(report)))
-    log.info("wrote %s under %s", ", ".join(REPORT_FILES), args.output)
