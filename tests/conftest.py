@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# The shared checks in tests/helpers (assert_same_as_predict...) explain their failures as a test's asserts do.
+pytest.register_assert_rewrite("tests.helpers")
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,13 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from gliner_ray.cli import main
 from gliner_ray.decode import Span
 from gliner_ray.evaluate import Scores, dataset_names, score_spans, write_report
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
 
 GOLD = [
     [(0, 1, "person"), (3, 3, "location")],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import re
 import signal
 import subprocess
@@ -20,76 +19,16 @@ import boto3
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from gliner_ray import GLiNER
 from gliner_ray.cli import main
 from gliner_ray.extract import Scale, Settings, extract
-
-LABELS = ("person", "organization", "location")
-THRESHOLD = 0.3  # low: a random model then finds many mentions to compare
-REPO = Path(__file__).resolve().parent.parent
-NAMES = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "IBM", "the United Nations", "Paris", "Mount Kenya", "Oslo"]
-VERBS = ["met", "visited", "wrote to", "left", "praised", "founded a lab near"]
-
-
-def make_texts(count: int, seed: int, long_every: int = 0) -> list[str]:
-    """Sentences about named things; every ``long_every``-th text is long enough to need several model windows."""
-    rng = random.Random(seed)
-    texts = []
-    for i in range(count):
-        sentences = 60 if long_every and i % long_every == long_every - 1 else rng.randint(1, 4)
-        texts.append(" ".join(
-            f"{rng.choice(NAMES)} {rng.choice(VERBS)} {rng.choice(NAMES)} in {rng.randint(1900, 2020)}."
-            for _ in range(sentences)
-        ))
-    return texts
-
-
-def jsonl(records: list) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
-
-
-def mention_rows(table: pa.Table) -> list[tuple]:
-    """Sorted (doc_id, start, end, span, label) rows: duplicates stay visible."""
-    return sorted((r["doc_id"], r["start"], r["end"], r["span"], r["label"]) for r in table.to_pylist())
-
-
-def expected_rows(model_dir: str, documents: dict[str, str]) -> tuple[list[tuple], dict[tuple, float]]:
-    """What ``GLiNER.predict`` finds in the documents, in this process, as rows and scores."""
-    predictions = GLiNER.from_pretrained(model_dir).predict(list(documents.values()), list(LABELS), threshold=THRESHOLD)
-    found = [
-        ((doc_id, e["start"], e["end"], e["text"], e["label"]), e["score"])
-        for doc_id, entities in zip(documents, predictions)
-        for e in entities
-    ]
-    return sorted(row for row, _ in found), dict(found)
-
-
-def assert_same_as_predict(mentions: pa.Table, model_dir: str, documents: dict[str, str]) -> None:
-    rows, scores = expected_rows(model_dir, documents)
-    assert len(rows) > len(documents)  # the comparison has something to compare
-    assert mention_rows(mentions) == rows
-    for r in mentions.to_pylist():
-        assert r["score"] == pytest.approx(scores[(r["doc_id"], r["start"], r["end"], r["span"], r["label"])], abs=1e-5)
-
-
-def settings(model_dir: str, **changes) -> Settings:
-    return Settings(model=model_dir, labels=LABELS, threshold=THRESHOLD, **changes)
-
-
-def success(output: str) -> dict:
-    fs, path = pafs.FileSystem.from_uri(output) if "://" in output else (pafs.LocalFileSystem(), output)
-    with fs.open_input_stream(f"{path}/_SUCCESS") as f:
-        return json.loads(f.read())
-
-
-def s3_listing(bucket: str, prefix: str) -> dict[str, str]:
-    """key -> ETag of the objects under ``prefix``."""
-    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+from tests.helpers import REPO
+from tests.helpers.extraction import (
+    LABELS, THRESHOLD, assert_same_as_predict, jsonl, make_texts, mention_rows, s3_listing, settings, success,
+    write_corpus,
+)
 
 
 # ---- S3 in, S3 out ------------------------------------------------------------------------------------------
@@ -229,16 +168,6 @@ def test_plain_text_files_are_one_document_each_named_by_path(ray_cluster, tmp_p
 
 
 # ---- crashes ---------------------------------------------------------------------------------------------------
-def write_corpus(directory: Path, shards: int, docs_per_shard: int, seed: int) -> dict[str, str]:
-    directory.mkdir(parents=True)
-    documents = {}
-    for shard in range(shards):
-        records = [{"id": f"{shard}-{i}", "text": t} for i, t in enumerate(make_texts(docs_per_shard, seed + shard, long_every=3))]
-        (directory / f"part-{shard:02d}.jsonl").write_bytes(jsonl(records))
-        documents.update({r["id"]: r["text"] for r in records})
-    return documents
-
-
 def start_job(corpus: Path, output: Path, model_dir: str, *flags: str) -> subprocess.Popen:
     """``gliner-ray extract`` as its own driver process, on the test's Ray cluster."""
     import ray

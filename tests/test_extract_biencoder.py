@@ -6,8 +6,8 @@ import json
 import pyarrow.parquet as pq
 
 from gliner_ray.extract import Scale, extract
-from test_extract import assert_same_as_predict, make_texts, settings, success
-from test_families import build_reference
+from tests.helpers.extraction import assert_same_as_predict, make_texts, settings, success
+from tests.helpers.reference import build_reference
 
 
 def test_bi_encoder_job_encodes_the_labels_once_per_actor(ray_cluster, tmp_path, tiny_bert_dir):

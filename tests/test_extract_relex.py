@@ -11,8 +11,8 @@ import pytest
 from gliner_ray import GLiNER
 from gliner_ray.cli import main
 from gliner_ray.extract import RELATION_SCHEMA, Scale, Settings, extract
-from test_extract import jsonl, make_texts, s3_listing, success
-from test_relex import build_relex
+from tests.helpers.extraction import jsonl, make_texts, s3_listing, success
+from tests.helpers.reference import build_relex
 
 LABELS = ("person", "organization", "location")
 RELATIONS = ("works for", "located in")

@@ -1,38 +1,18 @@
 """Checkpoint families other than uni-encoder span models, built and saved by the reference ``gliner`` library on
 local encoders, load strictly in ours and predict the same entities and scores; what we save, it loads."""
 
-import json
 import shutil
 
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
 
 from gliner_ray import GLiNER
-from gliner_ray.checkpoint import CONFIG_FILE
 from gliner_ray.predict import TokenGLiNER
 from gliner_ray.predict.token import token_spans
-from test_parity import TEXTS
+from tests.helpers.reference import TEXTS, build_reference
 
 LABELS = ["person", "location", "organization", "date"]
 MODES = [(True, False), (False, False), (True, True), (False, True)]  # (flat_ner, multi_label)
-
-
-def build_reference(path, safetensors=True, inside_bias=2.0, **config):
-    """A model made and saved by the reference library, its random scorer spread so that thresholds select."""
-    from gliner import GLiNER as ReferenceGLiNER
-    from gliner import GLiNERConfig as ReferenceConfig
-
-    torch.manual_seed(0)
-    reference = ReferenceGLiNER.from_config(ReferenceConfig(**config))
-    with torch.no_grad():
-        if hasattr(reference.model, "scorer"):
-            reference.model.scorer.out_mlp[3].weight.mul_(20.0)
-            reference.model.scorer.out_mlp[3].bias.add_(torch.tensor([0.0, 0.0, inside_bias]))
-        else:
-            reference.model.prompt_rep_layer[3].weight.mul_(40.0)
-    reference.save_pretrained(path, safe_serialization=safetensors)
-    return path
 
 
 def assert_parity(path, assert_same_entities, texts=TEXTS, labels=LABELS, threshold=0.5, min_entities=10):

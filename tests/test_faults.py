@@ -25,9 +25,12 @@ import torch
 from gliner_ray import corpus
 from gliner_ray.kg import build_graph, entity_id
 from gliner_ray.extract import Scale, extract
-from s3_faults import KINDS, FaultyProxy
-from test_extract import LABELS, REPO, THRESHOLD, assert_same_as_predict, jsonl, make_texts, mention_rows, settings, success
-from test_train import tiny_settings
+from tests.helpers import REPO
+from tests.helpers.extraction import (
+    LABELS, THRESHOLD, assert_same_as_predict, jsonl, make_texts, mention_rows, settings, success, write_corpus,
+)
+from tests.helpers.s3_faults import KINDS, FaultyProxy
+from tests.helpers.training import tiny_settings
 
 LOCAL = pafs.LocalFileSystem()
 
@@ -286,8 +289,6 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_fails_with_a_clear_message_and_publishes_no_half_shard(ray_cluster, tmp_path, small_disk, tiny_gliner_dir):
-    from test_extract import write_corpus
-
     documents = write_corpus(tmp_path / "in", shards=6, docs_per_shard=6, seed=60)
     output = small_disk / "out"
     filler = small_disk / "filler"
@@ -315,17 +316,16 @@ TRAIN_STEPS = 20
 
 @pytest.fixture(scope="module")
 def node_loss(tmp_path_factory, tiny_gliner_dir, tiny_bert_dir):
-    """A three-node cluster on this machine, in its own process (tests/node_loss.py): an extraction whose worker
-    node dies after the first shard is published, then a training run whose worker's node dies once a checkpoint of
-    step >= 2 is registered; each time a new node joins, as spot instances do. One cluster start serves both."""
-    from test_extract import write_corpus
-
+    """A three-node cluster on this machine, in its own process (tests/helpers/node_loss.py): an extraction whose
+    worker node dies after the first shard is published, then a training run whose worker's node dies once a
+    checkpoint of step >= 2 is registered; each time a new node joins, as spot instances do. One cluster start
+    serves both."""
     folder = tmp_path_factory.mktemp("node-loss")
     documents = write_corpus(folder / "in", shards=6, docs_per_shard=6, seed=70)
     temp_dir = tempfile.mkdtemp(prefix="rn-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     try:
         run = subprocess.run(
-            [sys.executable, "tests/node_loss.py", temp_dir,
+            [sys.executable, "-m", "tests.helpers.node_loss", temp_dir,
              "extract", str(folder / "in"), str(folder / "out"), tiny_gliner_dir, ",".join(LABELS), str(THRESHOLD),
              "train", str(folder / "run"), tiny_bert_dir, str(TRAIN_STEPS)],
             cwd=REPO, capture_output=True, text=True, timeout=600,

@@ -6,37 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from gliner_ray import GLiNER
+from tests.helpers.reference import TEXTS, build_reference_checkpoint
 
-TEXTS = [
-    "Barack Obama visited Paris in 2010 with Michelle, then flew to New York.",
-    "Apple's CEO Tim Cook met Emmanuel Macron at the Élysée Palace — in co-operation with e-mail users!",
-    "Straße in München, 東京都 and São Paulo: (ISO-8859-1) vs. UTF-8; prices $3.50/€4 at 9:30 a.m.",
-    "",
-    "state-of-the-art snake_case_names and O'Neill's well-known X-ray",
-]
 LABELS = ["person", "location", "organization", "date", "city"]
-# Random heads score everything near 0.5; scaling the type vectors spreads the scores so thresholds select.
-SCORE_SPREAD = 40.0
 OLD_CONFIG_KEYS = ("model_name", "name", "max_width", "hidden_size", "dropout", "fine_tune", "subtoken_pooling",
                    "span_mode", "max_types", "max_len")
-
-
-def build_reference_checkpoint(encoder_dir, path, hidden_size, span_mode="markerV0", safetensors=False):
-    """A GLiNER made and saved by the reference library on a local encoder."""
-    from gliner import GLiNER as ReferenceGLiNER
-    from gliner import GLiNERConfig as ReferenceConfig
-
-    torch.manual_seed(0)
-    config = ReferenceConfig(model_name=str(encoder_dir), hidden_size=hidden_size, span_mode=span_mode, max_width=12)
-    reference = ReferenceGLiNER.from_config(config)
-    with torch.no_grad():
-        reference.model.prompt_rep_layer[3].weight.mul_(SCORE_SPREAD)
-        reference.model.prompt_rep_layer[3].bias.mul_(SCORE_SPREAD)
-    reference.save_pretrained(path, safe_serialization=safetensors)
-    return path
 
 
 def as_old_generation(new_dir: Path, old_dir: Path) -> Path:

@@ -21,7 +21,8 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
+
 RAY = str(Path(sys.executable).parent / "ray")
 HEAD_MARKER = "GLINER_RAY_TEST_HEAD"  # in the environment of every process of the head, to stop them by id
 # Variables that would point a Ray client or the head somewhere else; never passed on, never set here.

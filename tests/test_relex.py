@@ -5,33 +5,18 @@ import json
 import shutil
 
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
 
 from gliner_ray import GLiNER
 from gliner_ray.checkpoint import CONFIG_FILE
 from gliner_ray.predict import RelexGLiNER
-from test_parity import TEXTS
+from tests.helpers.reference import TEXTS, build_relex
 
 LABELS = ["person", "location", "organization", "date"]
 RELATIONS = ["works for", "located in", "born in"]
 # (relations_layer, scale of the pair FFN's last weights, adjacency threshold, relation threshold, saved as
 # safetensors): random heads spread so that each mode finds relations between decoded entities.
 MODES = [("dot", 20.0, 0.5, 0.5, True), ("mlp", 40.0, 0.2, 0.05, False), ("none", 40.0, 0.5, 0.5, True)]
-
-
-def build_relex(path, relations_layer, pair_scale, minilm_dir, safetensors=True):
-    from gliner import GLiNER as ReferenceGLiNER
-    from gliner import GLiNERConfig as ReferenceConfig
-
-    torch.manual_seed(0)
-    reference = ReferenceGLiNER.from_config(ReferenceConfig(model_name=minilm_dir, hidden_size=64,
-                                                            relations_layer=relations_layer))
-    with torch.no_grad():
-        reference.model.prompt_rep_layer[3].weight.mul_(40.0)
-        reference.model.pair_rep_layer[3].weight.mul_(pair_scale)
-    reference.save_pretrained(path, safe_serialization=safetensors)
-    return path
 
 
 def relation_key(relation):

@@ -23,49 +23,7 @@ from gliner_ray.training import (
     BatchBuilder, Prefetcher, TrainSettings, choose_types, clean_examples, default_cpus_per_worker, parameter_groups,
     span_labels, span_loss, token_budget_groups, train, train_step, warmup_cosine,
 )
-
-NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory", "Oscar"]
-FILLER = "the a of and saw met with gave took to from in on at by for".split()
-
-
-def synthetic_task(seed: int, count: int) -> list[Example]:
-    """Sentences of filler words, numbers and first names; every name is a "person"."""
-    rng = random.Random(seed)
-    examples = []
-    for _ in range(count):
-        words, spans = [], []
-        for _ in range(rng.randint(4, 12)):
-            draw = rng.random()
-            if draw < 0.15:
-                spans.append((len(words), len(words), "person"))
-                words.append(rng.choice(NAMES))
-            else:
-                words.append(str(rng.randint(0, 9999)) if draw < 0.3 else rng.choice(FILLER))
-        examples.append(Example(words, spans))
-    return examples
-
-
-def output_filesystem(output: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's own filesystem for a run's output (a local path or a URI), independent of gliner_ray.storage."""
-    return pafs.FileSystem.from_uri(output if "://" in output else os.path.abspath(output))
-
-
-def metrics_of(output: str) -> list[dict]:
-    fs, path = output_filesystem(output)
-    with fs.open_input_stream(path + "/metrics.jsonl") as f:
-        return [json.loads(line) for line in f.read().decode().splitlines()]
-
-
-def registered_checkpoint_step(output: str) -> int:
-    """The step of the latest checkpoint Ray Train's controller has registered for the run in ``output`` (what a
-    restart resumes from; a checkpoint stored but not yet registered when a worker dies is not used); 0 if none."""
-    fs, root = output_filesystem(output)
-    try:
-        with fs.open_input_stream(root + "/run/checkpoint_manager_snapshot.json") as f:
-            snapshot = json.loads(f.read())
-    except (FileNotFoundError, OSError, ValueError):  # not there yet, or read while Ray rewrites it
-        return 0
-    return (snapshot.get("latest_checkpoint_result") or {}).get("metrics", {}).get("step", 0)
+from tests.helpers.training import metrics_of, registered_checkpoint_step, synthetic_task, tiny_settings
 
 
 # ---- the recipe's pieces ---------------------------------------------------------------------------------
@@ -309,12 +267,6 @@ def test_cli_refuses_an_unknown_format(capsys):
 
 
 # ---- real runs on Ray Train ------------------------------------------------------------------------------
-def tiny_settings(output: str, backbone: str, **overrides) -> TrainSettings:
-    values = dict(output=output, backbone=backbone, hidden_size=32, dropout=0.1, workers=2, batch_size=8,
-                  lr_encoder=1e-3, lr_other=3e-3, log_every=10, eval_every=40, checkpoint_every=20)
-    return TrainSettings(**{**values, **overrides})
-
-
 @pytest.fixture(scope="module")
 def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
     """One run on S3 stopped at step 40, made through a fault-injecting proxy (every 4th request 503 / dropped /
@@ -324,7 +276,7 @@ def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
     import boto3
     import ray._private.state
 
-    from s3_faults import FaultyProxy
+    from tests.helpers.s3_faults import FaultyProxy
 
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="train-runs")
     output = "s3://train-runs/synthetic"
@@ -382,7 +334,7 @@ def test_a_run_through_s3_faults_finishes_and_its_checkpoints_resume_the_next_ru
     checkpoint (model, optimizer and schedule written through the faults). Rank 0's metrics went through the
     proxy too: the driver's S3 endpoint reached the Ray Train workers, and the storage filesystem Ray ships to them
     is rebuilt by ``storage.s3_filesystem``, retries and all (pyarrow's own pickling drops them)."""
-    from s3_faults import KINDS
+    from tests.helpers.s3_faults import KINDS
 
     assert set(trained["faults"]) == set(KINDS), trained["faults"]
     assert trained["pickles_to_itself"]

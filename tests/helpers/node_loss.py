@@ -4,7 +4,7 @@ raylet and every worker on it, no goodbye) mid-run; a fresh node joins, as a spo
 Run as its own process, so the test session's cluster is never touched; the jobs given run one after the other
 on the same cluster (one cluster start for all):
 
-    python tests/node_loss.py TEMP_DIR [extract CORPUS OUTPUT MODEL LABELS THRESHOLD] [train OUTPUT BACKBONE STEPS]
+    python -m tests.helpers.node_loss TEMP_DIR [extract CORPUS OUTPUT MODEL LABELS THRESHOLD] [train OUTPUT BACKBONE STEPS]
 
 extract kills a node once the first shard is published; train kills the node of the (one) Ray Train worker once
 a checkpoint of step 2 or later is registered. Prints one JSON line: per job, its result and what was killed.
@@ -75,7 +75,7 @@ def run_train(cluster, output: str, backbone: str, steps: str) -> dict:
     import ray._private.state
 
     from gliner_ray.training import train
-    from test_train import metrics_of, registered_checkpoint_step, synthetic_task, tiny_settings
+    from tests.helpers.training import metrics_of, registered_checkpoint_step, synthetic_task, tiny_settings
 
     def worker_node():
         """The node the Ray Train worker runs on (the head has no CPUs, so never the head)."""
