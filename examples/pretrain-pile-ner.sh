@@ -5,13 +5,13 @@
 # over 4 GPU workers, a checkpoint every 1,000 steps (re-run the same command to resume), P/R/F1 on CrossNER
 # dev during training and on every CrossNER dev set and MIT-Restaurant at the end.
 #
-#   BUCKET=s3://my-bucket bash examples/pretrain-pile-ner.sh                      # on the cluster (see README)
+#   BUCKET=s3://my-bucket bash examples/pretrain-pile-ner.sh                      # on the cluster (see docs/jobs.md, "Pretraining on Pile-NER")
 #   ray job submit --address http://127.0.0.1:8265 --working-dir . -- env BUCKET=s3://my-bucket bash examples/pretrain-pile-ner.sh
 #
 # Expects, in the UniNER / Pile-NER conversation JSON (the released pile-ner.json) and CoNLL columns:
 #   $BUCKET/data/pile-ner.json   $BUCKET/data/crossner/{ai,literature,music,politics,science}/dev.txt
 #   $BUCKET/data/mit-restaurant.json
-# Every setting below can be overridden from the environment (the tiny trial in the README does). Formats are
+# Every setting below can be overridden from the environment (the tiny trial in docs/jobs.md does). Formats are
 # inferred from each file (a .json of conversations is Pile-NER/UniNER, a .txt of columns CoNLL).
 #
 # Batch: the paper's 8 sentences per step is per worker here, so 4 workers take 32 per step (each prompt still
