@@ -20,11 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--label-map", help='JSON object or JSON file renaming tag names to entity types, e.g. \'{"PER": "person"}\''
     )
-    parser.add_argument("--threshold", type=float, default=0.5, help="minimum span score (default 0.5)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="minimum span score")
     decoding = parser.add_mutually_exclusive_group()
     decoding.add_argument("--flat", dest="flat_ner", action="store_true", default=True, help="no overlapping entities (default)")
     decoding.add_argument("--nested", dest="flat_ner", action="store_false", help="allow fully nested entities")
-    parser.add_argument("--batch-size", type=int, default=8, help="model rows per forward pass (default 8)")
+    parser.add_argument("--batch-size", type=int, default=8, help="model rows per forward pass")
     parser.add_argument("--output", required=True, help="folder or URI for report.json, report.md and report.png")
     add_precision_argument(parser)
 
