@@ -18,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig
 
+from .hub import download_hint, hub_offline
 from .model import GLiNERConfig
 
 CONFIG_FILE = "gliner_config.json"
@@ -52,23 +53,45 @@ def resolve_checkpoint_dir(name_or_path: str | os.PathLike, cache_dir: str | Non
         return path
     if path.exists() or str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") > 1:
         raise FileNotFoundError(f"{name_or_path} is not a directory holding a GLiNER checkpoint")
-    from huggingface_hub import snapshot_download
-
-    try:
-        local = snapshot_download(
-            repo_id=str(name_or_path),
-            revision=revision,
-            cache_dir=cache_dir,
-            allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt"],
-        )
-    except Exception as error:  # network, authentication, unknown repository: say which and why
-        raise OSError(
-            f"could not fetch GLiNER checkpoint {name_or_path!r} from the Hugging Face hub ({error}); "
-            f"for offline use pass the path of a local checkpoint directory"
-        ) from error
-    path = Path(local)
+    path = _download_from_hub(str(name_or_path), cache_dir, revision)
     check_checkpoint_dir(path)
     return path
+
+
+def _download_from_hub(repo_id: str, cache_dir: str | None, revision: str | None) -> Path:
+    """A hub checkpoint's snapshot in the local cache, downloaded when the hub answers (``hub.hub_offline``)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    offline = hub_offline()
+    try:
+        return Path(snapshot_download(
+            repo_id=repo_id, revision=revision, cache_dir=cache_dir, local_files_only=offline,
+            allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt"],
+        ))
+    except LocalEntryNotFoundError:
+        if not offline:
+            raise
+        raise FileNotFoundError(f"GLiNER checkpoint {repo_id!r} is not in the local Hugging Face cache and the hub "
+                                f"is offline: {download_hint(repo_id)}, or pass a local checkpoint directory") from None
+    except Exception as error:  # authentication, unknown repository: say which and why
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise OSError(f"could not fetch GLiNER checkpoint {repo_id!r} from the Hugging Face hub ({reason}); "
+                      f"for offline use pass the path of a local checkpoint directory") from error
+
+
+def load_named(load, name: str, what: str):
+    """``load(name)`` for a model an older checkpoint names (``model_name``, ``labels_encoder``) instead of saving;
+    when it cannot be loaded, an error that names it and the command that fetches it."""
+    if not Path(name).is_dir():
+        hub_offline()  # a hub id: when the hub does not answer, read the cache at once instead of retrying
+    try:
+        return load(name)
+    except OSError as error:
+        raise FileNotFoundError(
+            f"this checkpoint's gliner_config.json names its {what} {name!r} instead of saving it, and {name!r} "
+            f"cannot be loaded ({str(error).splitlines()[0]}): {download_hint(name)}"
+        ) from None
 
 
 def _download_remote(uri: str, cache_dir: str | None) -> Path:
@@ -107,8 +130,10 @@ def read_config(path: Path) -> GLiNERConfig:
 
 def load_tokenizer(config: GLiNERConfig, path: Path | None):
     """The checkpoint's own tokenizer when saved beside it, else ``model_name``'s; special tokens added if missing."""
-    source = path if path is not None and (path / "tokenizer_config.json").is_file() else config.model_name
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    if path is not None and (path / "tokenizer_config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    else:
+        tokenizer = load_named(AutoTokenizer.from_pretrained, config.model_name, "encoder (model_name)")
     # Sentencepiece tokenizers stopped adding bos/eos by default in transformers 5; GLiNER models expect them.
     if hasattr(tokenizer, "add_bos_token") and tokenizer.bos_token_id is not None:
         tokenizer.add_bos_token = True
@@ -126,7 +151,7 @@ def encoder_config(config: GLiNERConfig) -> PretrainedConfig:
     if config.encoder_config is not None:
         values = dict(config.encoder_config)
         return AutoConfig.for_model(values.pop("model_type"), **values)
-    loaded = AutoConfig.from_pretrained(config.model_name)
+    loaded = load_named(AutoConfig.from_pretrained, config.model_name, "encoder (model_name)")
     if config.vocab_size != -1:
         loaded.vocab_size = config.vocab_size
     return loaded
@@ -137,13 +162,15 @@ def labels_encoder_config(config: GLiNERConfig) -> PretrainedConfig:
     if config.labels_encoder_config is not None:
         values = dict(config.labels_encoder_config)
         return AutoConfig.for_model(values.pop("model_type"), **values)
-    return AutoConfig.from_pretrained(config.labels_encoder)
+    return load_named(AutoConfig.from_pretrained, config.labels_encoder, "label encoder (labels_encoder)")
 
 
 def load_labels_tokenizer(config: GLiNERConfig, path: Path | None):
     """A bi-encoder's label tokenizer: saved beside the checkpoint, else ``labels_encoder``'s."""
     saved = path / LABELS_TOKENIZER_DIR if path is not None else None
-    return AutoTokenizer.from_pretrained(saved if saved is not None and saved.is_dir() else config.labels_encoder)
+    if saved is not None and saved.is_dir():
+        return AutoTokenizer.from_pretrained(saved)
+    return load_named(AutoTokenizer.from_pretrained, config.labels_encoder, "label encoder (labels_encoder)")
 
 
 def build_model(network: type[nn.Module], config: GLiNERConfig, tokenizer) -> nn.Module:

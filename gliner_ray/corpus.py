@@ -89,9 +89,15 @@ def list_shards(
     everything under ``exclude`` (an output directory inside the input). Raises FileNotFoundError when nothing
     matches and ValueError when the format cannot be told from the extensions.
     """
-    fs, _, candidates = storage.find_files(input_uri)
+    fs, base, candidates = storage.find_files(input_uri)
     excluded = exclude.rstrip("/") + "/" if exclude else None
     found = [f for f in candidates if not (excluded and storage.display(fs, f.path).startswith(excluded))]
+    if candidates and not found:  # every file lies in the output folder, which is never read as input
+        if excluded == storage.display(fs, base).rstrip("/") + "/":
+            what = f"--input and --output are the same folder ({exclude})"
+        else:
+            what = f"every file of --input {input_uri} lies inside --output {exclude}"
+        raise ValueError(f"{what}, and the output folder is never read as input: choose an --output outside the input")
     if not found:
         hint = " (does the bucket exist?)" if "://" in input_uri else ""
         raise FileNotFoundError(f"no input files matched {input_uri}{hint}")

@@ -17,6 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+import pyarrow.fs as pafs
+
 from . import storage
 from .data import Dataset, relabel
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 
 REPORT_FILES = ("report.md", "report.png", "report.json")  # written in this order: report.json last marks a run done
 SPLIT_NAMES = {"train", "dev", "valid", "validation", "test", "eval"}
-SENTENCES_PER_PROGRESS_LINE = 512
+PROGRESS_SECONDS = 5.0  # a progress line per dataset at most this often, and one at its end
 
 
 @dataclass
@@ -85,12 +87,13 @@ def score_spans(
 
 # ---- running a model over datasets ------------------------------------------------------------------------------------
 def evaluate_dataset(
-    model, dataset: Dataset, name: str, threshold: float = 0.5, flat_ner: bool = True, batch_size: int = 8
+    model, dataset: Dataset, name: str, threshold: float = 0.5, flat_ner: bool = True, batch_size: int = 8,
+    progress_seconds: float = PROGRESS_SECONDS,
 ) -> dict[str, Any]:
     """Predict every sentence of ``dataset`` with its full type list as the prompt and score the predictions.
 
-    Sentences go through ``GLiNER.predict_words`` longest first in groups, so batches hold similar lengths and the
-    log shows progress. Returns the dataset's entry of ``report.json``.
+    Sentences go through ``GLiNER.predict_words`` longest first, one batch at a time, so batches hold similar
+    lengths and the log shows progress every ``progress_seconds``. Returns the dataset's entry of ``report.json``.
     """
     check_dataset(dataset, name)
     dataset = relabel(dataset, {t: t.lower() for t in dataset.types})
@@ -98,16 +101,18 @@ def evaluate_dataset(
     order = sorted(range(len(examples)), key=lambda i: -len(examples[i].words))
     predictions: list[list] = [[] for _ in examples]
     log.info("%s: %d sentences, %d entity types: %s", name, len(examples), len(types), ", ".join(types))
-    started = time.perf_counter()
-    for first in range(0, len(order), SENTENCES_PER_PROGRESS_LINE):
-        chunk = order[first : first + SENTENCES_PER_PROGRESS_LINE]
+    started = logged = time.perf_counter()
+    for first in range(0, len(order), batch_size):
+        chunk = order[first : first + batch_size]
         spans = model.predict_words(
             [examples[i].words for i in chunk], types, threshold=threshold, flat_ner=flat_ner, batch_size=batch_size
         )
         for i, sentence_spans in zip(chunk, spans):
             predictions[i] = sentence_spans
-        done, elapsed = first + len(chunk), time.perf_counter() - started
-        log.info("%s: %d/%d sentences, %.1f sentences/s", name, done, len(examples), done / elapsed)
+        done, now = first + len(chunk), time.perf_counter()
+        if now - logged >= progress_seconds or done == len(order):
+            log.info("%s: %d/%d sentences, %.1f sentences/s", name, done, len(examples), done / (now - started))
+            logged = now
     seconds = time.perf_counter() - started
     total, per_type = score_spans([e.spans for e in examples], predictions)
     for label in types:
@@ -235,6 +240,14 @@ def write_report(report: dict[str, Any], output: str) -> None:
     fs, root = storage.resolve(output)
     for name in REPORT_FILES:
         storage.write_bytes(fs, storage.join(root, name), contents[name])
+
+
+def check_output(output: str, overwrite: bool) -> None:
+    """Refuse to replace a finished report (``report.json``) at ``output`` unless ``overwrite``."""
+    fs, root = storage.resolve(output)
+    if not overwrite and fs.get_file_info(storage.join(root, "report.json")).type == pafs.FileType.File:
+        raise ValueError(f"{output} already holds a finished evaluation (report.json): pass --overwrite to replace "
+                         f"it, or choose another --output")
 
 
 def remove_old_report(output: str) -> None:

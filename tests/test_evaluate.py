@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 
 from gliner_ray.cli import main
 from gliner_ray.decode import Span
-from gliner_ray.evaluate import Scores, dataset_names, score_spans, write_report
+from gliner_ray.data import read_dataset
+from gliner_ray.evaluate import Scores, dataset_names, evaluate_dataset, score_spans, write_report
 from tests.helpers import REPO
 
 GOLD = [
@@ -176,7 +178,11 @@ def test_failed_run_leaves_no_finished_looking_report(tmp_path, capsys):
     output = tmp_path / "out"
     output.mkdir()
     (output / "report.json").write_text("{}")  # from an earlier run
-    assert main(["evaluate", "--model", str(tmp_path / "no-model"), "--data", str(data), "--output", str(output)]) == 2
+    args = ["evaluate", "--model", str(tmp_path / "no-model"), "--data", str(data), "--output", str(output)]
+    assert main(args) == 2  # a finished report stays unless --overwrite
+    assert f"{output} already holds a finished evaluation (report.json): pass --overwrite" in capsys.readouterr().err
+    assert (output / "report.json").read_text() == "{}"
+    assert main([*args, "--overwrite"]) == 2
     assert "no-model is not a directory holding a GLiNER checkpoint" in capsys.readouterr().err
     assert not (output / "report.json").exists()
 
@@ -189,6 +195,29 @@ def test_bad_data_fails_before_loading_the_model(tmp_path, capsys):
     assert "untyped: the dataset names no entity types" in capsys.readouterr().err
     assert main([*args, str(tmp_path / "missing.txt")]) == 2
     assert re.search(r"error: .*missing\.txt", capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--threshold", "1.5"], "--threshold must lie strictly between 0 and 1, got 1.5"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+])
+def test_flags_are_checked_before_data_and_model(tmp_path, capsys, flags, message):
+    args = ["evaluate", "--model", str(tmp_path / "no-model"), "--data", str(tmp_path / "missing.txt")]
+    assert main([*args, "--output", str(tmp_path / "out"), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_progress_is_logged_by_time(tmp_path, tiny_gliner_dir, caplog):
+    from gliner_ray import GLiNER
+
+    (tmp_path / "test.txt").write_text(CONLL)
+    dataset = read_dataset(str(tmp_path / "test.txt"))
+    model = GLiNER.from_pretrained(tiny_gliner_dir, device="cpu")
+    with caplog.at_level(logging.INFO, logger="gliner_ray.evaluate"):
+        evaluate_dataset(model, dataset, "test", batch_size=1, progress_seconds=0)  # a line after every batch
+        evaluate_dataset(model, dataset, "again", batch_size=1, progress_seconds=3600)  # only the last line
+    lines = [r.getMessage() for r in caplog.records if "sentences/s" in r.getMessage()]
+    assert [line.split(",")[0] for line in lines] == ["test: 1/2 sentences", "test: 2/2 sentences", "again: 2/2 sentences"]
 
 
 def test_reports_written_to_s3(s3_bucket):

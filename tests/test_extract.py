@@ -248,6 +248,8 @@ def test_killed_model_actor_is_restarted_and_the_output_is_complete_without_dupl
     [
         (["--input", "{tmp}/nothing-here"], "no input files matched"),
         (["--input", "{tmp}/in/*.csv"], "no input files matched"),
+        (["--input", "{tmp}/out", "--output", "{tmp}/out"], "--input and --output are the same folder ({tmp}/out)"),
+        (["--input", "{tmp}/out/old", "--output", "{tmp}/out"], "every file of --input {tmp}/out/old lies inside --output {tmp}/out"),
         (["--input", "{tmp}/in/notes.xml"], "cannot tell the format"),
         (["--input", "{tmp}/mixed"], "mixes input formats"),
         (["--input", "{tmp}/in", "--format", "xml"], "invalid choice"),
@@ -265,14 +267,17 @@ def test_bad_arguments_fail_fast_with_a_message(s3_endpoint, tmp_path, tiny_glin
     (tmp_path / "mixed").mkdir()
     (tmp_path / "mixed" / "a.jsonl").write_text('{"text": "x"}\n')
     (tmp_path / "mixed" / "b.txt").write_text("x")
+    if "{tmp}/out" in flags:  # an input folder that is, or lies in, the output folder
+        (tmp_path / "out" / "old").mkdir(parents=True)
+        (tmp_path / "out" / "old" / "a.jsonl").write_text('{"text": "x"}\n')
     given = dict(zip(["--input", "--output", "--model", "--labels"], [f"{tmp_path}/in/a.jsonl", f"{tmp_path}/out", tiny_gliner_dir, "person"]))
     given.update(zip(flags[::2], (f.format(tmp=tmp_path) for f in flags[1::2])))
 
     with pytest.raises(SystemExit) if message == "invalid choice" else contextlib.nullcontext():
         code = main(["extract", *[x for pair in given.items() for x in pair]])
         assert code == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or sorted(os.listdir(tmp_path / "out")) == ["old"]
 
 
 # ---- the model actor's two concurrent calls (as beside a GPU) ------------------------------------------------

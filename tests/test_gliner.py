@@ -209,7 +209,8 @@ class Evil:
 
 def test_a_hub_id_that_cannot_be_fetched_says_so(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no traffic: the hub client refuses at once
-    with pytest.raises(OSError, match="could not fetch GLiNER checkpoint 'urchade/gliner_small-v2.1'.*local checkpoint"):
+    with pytest.raises(OSError, match="GLiNER checkpoint 'urchade/gliner_small-v2.1' is not in the local Hugging Face "
+                                      "cache.*`hf download urchade/gliner_small-v2.1`.*local checkpoint"):
         GLiNER.from_pretrained("urchade/gliner_small-v2.1")
 
 

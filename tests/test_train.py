@@ -475,3 +475,14 @@ def test_publish_model_and_whole_file_writes_on_local_disk(tmp_path, tiny_gliner
     assert GLiNER.from_pretrained(tmp_path / "out" / "final", device="cpu")
     MetricsLog(str(tmp_path / "out"), [{"step": 1}]).write()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["final", "metrics.jsonl"]
+
+
+def test_the_training_plot_shows_f1_in_percent_as_evaluate_does(tmp_path):
+    from gliner_ray.training.run_files import metrics_figure, plot_metrics
+
+    records = [{"step": 10, "loss": 5.0}, {"step": 20, "loss": 2.0, "f1": 0.25}, {"step": 30, "loss": 1.0, "f1": 0.7}]
+    loss_ax, f1_ax = metrics_figure(records).axes
+    assert list(f1_ax.lines[0].get_ydata()) == [25.0, 70.0]
+    assert f1_ax.get_ylim() == (0, 100) and "%" in f1_ax.get_title()
+    plot_metrics(records, str(tmp_path / "training.png"))
+    assert (tmp_path / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,27 +1,62 @@
-"""Flags and flag checks that several commands share: entity labels, precision, comma lists, counts."""
+"""Flags and flag checks that several commands share: entity labels, precision, comma lists, counts, and the
+``--help`` format."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` that ends each flag's line with its default, except where there is no value to show: switches
+    (``--overwrite``), defaults of None (the help says what happens instead) and help that already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0 or action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument("--labels", help='entity types, comma-separated: "person,organization,location"')
-    group.add_argument("--labels-file", help="a file with one entity type per line")
+    group.add_argument("--labels-file", help="a file with one entity type per line (blank and # lines skipped)")
 
 
 def labels_from_args(args: argparse.Namespace) -> list[str]:
-    """The entity types given by --labels or --labels-file, stripped, empty entries dropped."""
-    if args.labels_file:
-        with open(args.labels_file, encoding="utf-8") as f:
-            labels = [line.strip() for line in f]
-    else:
-        labels = comma_list(args.labels or "")
-    labels = [label for label in labels if label]
+    """The entity types given by --labels or --labels-file, stripped, empty entries dropped, and types that differ
+    only in case or spacing merged into the first one written (with a warning)."""
+    labels = read_labels_file(args.labels_file) if args.labels_file else comma_list(args.labels or "")
     if not labels:
         raise ValueError("no entity types given: pass --labels 'person,organization' or a non-empty --labels-file")
-    return labels
+    return merge_similar_labels(labels)
+
+
+def read_labels_file(path: str) -> list[str]:
+    """The lines of a labels file, stripped; blank lines and ``#`` comment lines skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f]
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as error:
+        reason = error.reason if isinstance(error, UnicodeDecodeError) else error.strerror
+        raise ValueError(f"--labels-file {path}: cannot read it ({reason}); give a UTF-8 file with one entity "
+                         f"type per line") from None
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def merge_similar_labels(labels: list[str]) -> list[str]:
+    """``["Person", "person", "new  york"]`` -> ``["Person", "new  york"]``: one type per spelling that differs only
+    in letter case or in the spaces between words; the first spelling is kept, and the merge logged."""
+    kept: dict[str, str] = {}
+    for label in labels:
+        key = " ".join(label.casefold().split())
+        if key not in kept:
+            kept[key] = label
+        elif kept[key] != label:
+            log.warning("entity types %r and %r differ only in case or spacing: using %r", kept[key], label, kept[key])
+    return list(kept.values())
 
 
 def comma_list(text: str) -> list[str]:
@@ -34,6 +69,6 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--precision", choices=PRECISIONS, default="fp32",
-        help="the model's number format: fp32 (default: the reference's scores), bf16, fp16 (GPUs only), or auto "
+        help="the model's number format: fp32 (the reference's scores), bf16, fp16 (GPUs only), or auto "
              "(bf16 where native: recent GPUs, CPUs with AVX512-BF16/AMX; fp16 on older GPUs; else fp32)",
     )

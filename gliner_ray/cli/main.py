@@ -9,6 +9,8 @@ import logging
 import sys
 from typing import Sequence
 
+from .args import DefaultsHelpFormatter
+
 # name: one-line help; the flags and the run function live in gliner_ray/cli/<name>.py
 COMMANDS = {
     "predict": "print the entities a model finds in texts",
@@ -24,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gliner-ray", description="Open-type NER (GLiNER) at corpus scale, on Ray.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter)
         if argv and argv[0] == name:  # import only the chosen command: each one pulls in Ray or torch
             command = importlib.import_module(f"{__package__}.{name}")
             command.add_arguments(sub)

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="+", help="texts to read (use - to read one text per line from stdin)")
     parser.add_argument("--model", required=True, help="hub id (urchade/gliner_small-v2.1) or checkpoint directory")
     add_label_arguments(parser)
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threshold", type=float, default=0.5, help="keep spans scoring above this")
     parser.add_argument("--nested", action="store_true", help="allow fully nested entities")
     parser.add_argument("--multi-label", action="store_true", help="allow one span to carry several types")
     parser.add_argument("--relations", help='relation types, comma-separated: "works for,located in" (relex models)')

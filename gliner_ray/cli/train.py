@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--max-types", type=int, default=defaults.max_types, help="entity types per prompt, at most")
     run = parser.add_argument_group("run")
     run.add_argument("--output", required=True, help="local directory or s3://bucket/prefix; re-run to resume")
-    run.add_argument("--workers", type=int, default=defaults.workers)
+    run.add_argument("--workers", type=int, default=defaults.workers, help="Ray Train workers, each a data-parallel copy")
     run.add_argument("--gpu", action="store_true", help="one GPU per worker (NCCL)")
     run.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                      help="bf16 autocast: auto (where bf16 is native: recent GPUs, CPUs with AVX512-BF16/AMX), "
@@ -44,21 +44,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "(texts x the longest), so a GPU gets full batches with little padding")
     run.add_argument("--accumulate", type=int, default=defaults.accumulate,
                      help="batches per optimizer step (gradient accumulation: the step of a batch this many times bigger)")
-    run.add_argument("--eval-every", type=int, default=defaults.eval_every)
-    run.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    run.add_argument("--log-every", type=int, default=defaults.log_every)
-    run.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints)
+    run.add_argument("--eval-every", type=int, default=defaults.eval_every, help="steps between evaluations on --eval")
+    run.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
+                     help="steps between checkpoints")
+    run.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between loss lines")
+    run.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints, help="newest checkpoints kept")
     run.add_argument("--max-failures", type=int, default=defaults.max_failures, help="worker failures to recover from")
-    run.add_argument("--eval-threshold", type=float, default=defaults.eval_threshold)
-    run.add_argument("--seed", type=int, default=defaults.seed)
+    run.add_argument("--eval-threshold", type=float, default=defaults.eval_threshold,
+                     help="span score threshold of the evaluations")
+    run.add_argument("--seed", type=int, default=defaults.seed, help="random seed (weights, shuffling, dropout)")
     recipe = parser.add_argument_group("recipe (the paper's defaults; for runs of a few thousand steps use "
                                        "--lr-encoder 5e-5 --lr-other 2e-4)")
-    recipe.add_argument("--lr-encoder", type=float, default=defaults.lr_encoder)
-    recipe.add_argument("--lr-other", type=float, default=defaults.lr_other, help="learning rate of the non-encoder layers")
-    recipe.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    recipe.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
-    recipe.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm)
-    recipe.add_argument("--loss-reduction", choices=["sum", "mean"], default=defaults.loss_reduction)
+    recipe.add_argument("--lr-encoder", type=float, default=defaults.lr_encoder, help="learning rate of the encoder")
+    recipe.add_argument("--lr-other", type=float, default=defaults.lr_other,
+                        help="learning rate of the non-encoder layers")
+    recipe.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="AdamW weight decay")
+    recipe.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio,
+                        help="share of the steps spent on linear warm-up")
+    recipe.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm, help="gradient clipping norm")
+    recipe.add_argument("--loss-reduction", choices=["sum", "mean"], default=defaults.loss_reduction,
+                        help="span loss summed (the reference trainer) or averaged over valid spans")
     recipe.add_argument("--focal-alpha", type=float, default=defaults.focal_alpha, help="< 0: off")
     recipe.add_argument("--focal-gamma", type=float, default=defaults.focal_gamma, help="0: plain BCE")
 

@@ -75,14 +75,19 @@ def read_metrics(output: str) -> list[dict]:
 
 
 def plot_metrics(records: Sequence[dict], uri: str) -> None:
-    """Loss and eval F1 against step, as a PNG."""
+    """Write ``metrics_figure`` as a PNG at ``uri``."""
+    storage.write_bytes(*storage.resolve(uri), png_bytes(metrics_figure(records), dpi=100))
+
+
+def metrics_figure(records: Sequence[dict]) -> Any:
+    """Loss and eval F1 (in %, as evaluate reports it) against step: a matplotlib ``Figure``."""
     from matplotlib.figure import Figure  # only the driver draws, once at the end: not loaded in every worker
 
     figure = Figure(figsize=(10, 4))
     loss_ax, f1_ax = figure.subplots(1, 2)
     loss_points = [(r["step"], r["loss"]) for r in records if "loss" in r]
-    f1_points = [(r["step"], r["f1"]) for r in records if "f1" in r]
-    for ax, points, name in ((loss_ax, loss_points, "training loss"), (f1_ax, f1_points, "eval F1 (exact match)")):
+    f1_points = [(r["step"], 100 * r["f1"]) for r in records if "f1" in r]
+    for ax, points, name in ((loss_ax, loss_points, "training loss"), (f1_ax, f1_points, "eval F1 (%, exact match)")):
         if points:
             ax.plot(*zip(*points), marker="." if len(points) < 50 else None)
         else:
@@ -90,13 +95,14 @@ def plot_metrics(records: Sequence[dict], uri: str) -> None:
         ax.set_xlabel("step")
         ax.set_title(name)
         ax.grid(alpha=0.3)
+    f1_ax.set_ylim(0, 100)
     if loss_points and min(loss for _, loss in loss_points) > 0:
         loss_ax.set_yscale("log")  # the first steps' loss is 100x the rest: a linear axis flattens the curve
     for r in records:
         if r.get("resumed"):
             loss_ax.axvline(r["step"], color="gray", linestyle=":")
     figure.tight_layout()
-    storage.write_bytes(*storage.resolve(uri), png_bytes(figure, dpi=100))
+    return figure
 
 
 def publish_model(checkpoint, uri: str) -> None:
