@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..corpus import FORMATS, SPLIT_BYTES
+from ..corpus import FORMATS, MAX_RECORD_BYTES, SPLIT_BYTES
 from ..extract import Scale, Settings, extract
 from .args import add_label_arguments, add_precision_argument, comma_list, labels_from_args
 
@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output directory, local or s3://")
     parser.add_argument("--overwrite", action="store_true", help="delete earlier results in --output and start again")
     parser.add_argument("--max-chars", type=int, help="send documents longer than this to errors/ (default: no cap)")
+    parser.add_argument("--max-record-size", type=_byte_size, default=MAX_RECORD_BYTES, help="send a line or document over this size to errors/ instead of holding it in memory, e.g. 64MiB (default), 0 for no cap")
     parser.add_argument("--split-size", type=_byte_size, default=SPLIT_BYTES, help="read JSON Lines and Parquet files over this size in pieces of about this size, e.g. 64MiB (default), 500KB, 0 for never")
     add_precision_argument(parser)
     scale = parser.add_argument_group("scale")
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> None:
     settings = Settings(
         model=model, labels=tuple(labels_from_args(args)), threshold=args.threshold, flat_ner=args.flat_ner,
         multi_label=args.multi_label, id_field=args.id_field, text_field=args.text_field, max_chars=args.max_chars,
+        max_record_bytes=args.max_record_size,
         split_bytes=args.split_size, precision=args.precision, relations=tuple(comma_list(args.relations or "")),
         relation_threshold=args.relation_threshold,
     )

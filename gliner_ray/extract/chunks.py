@@ -48,7 +48,9 @@ def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterat
         key = shard_row.pop("key")
         shard = Shard(**shard_row)
         fs, _ = storage.resolve(shard.uri)
-        records = corpus.read_records(fs, shard, settings.id_field, settings.text_field, settings.max_chars)
+        records = corpus.read_records(
+            fs, shard, settings.id_field, settings.text_field, settings.max_chars, settings.max_record_bytes
+        )
         tick = time.perf_counter()
         for index, chunk, last in _cut(records, chunk_size):
             seconds = {"read": time.perf_counter() - tick}

@@ -31,6 +31,7 @@ class Settings:
     id_field: str = "id"
     text_field: str = "text"
     max_chars: int | None = None
+    max_record_bytes: int | None = corpus.MAX_RECORD_BYTES  # a longer line or document is an error row
     split_bytes: int | None = corpus.SPLIT_BYTES  # files over this are read in pieces (a piece's outputs are named after it)
     precision: str = "fp32"  # the model's number format (see precision.py); bf16/fp16 change scores slightly
     relations: tuple[str, ...] = ()  # relation types (relex models): also write relations/
@@ -78,6 +79,7 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
     if settings.precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
     check_at_least(settings.max_chars, "--max-chars")
+    check_at_least(settings.max_record_bytes, "--max-record-size")
     if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
         raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {scale.actors}")
     if settings.relation_threshold is not None:
