@@ -6,7 +6,8 @@ import argparse
 import os
 
 from ..corpus import FORMATS, MAX_RECORD_BYTES, SPLIT_BYTES
-from ..extract import Scale, Settings, extract
+from ..extract import Limits, Scale, Settings, extract
+from ..extract.early_stop import EARLY_STOP_RECORDS
 from .args import add_label_arguments, add_precision_argument, comma_list, labels_from_args
 
 
@@ -30,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-chars", type=int, help="send documents longer than this to errors/ (default: no cap)")
     parser.add_argument("--max-record-size", type=_byte_size, default=MAX_RECORD_BYTES, help="send a line or document over this size to errors/ instead of holding it in memory, e.g. 64MiB (default), 0 for no cap")
     parser.add_argument("--split-size", type=_byte_size, default=SPLIT_BYTES, help="read JSON Lines and Parquet files over this size in pieces of about this size, e.g. 64MiB (default), 500KB, 0 for never")
+    parser.add_argument("--early-stop-records", type=int, default=EARLY_STOP_RECORDS, help=f"stop before any work when the first this many records all fail for one reason (a wrong --text-field or --format); 0: never (default: {EARLY_STOP_RECORDS})")
+    parser.add_argument("--max-error-rate", type=float, help="stop once more than this share of the records read (at least --early-stop-records of them) failed, e.g. 0.1 (default: never)")
     add_precision_argument(parser)
     scale = parser.add_argument_group("scale")
     scale.add_argument("--actors", type=_actor_range, help="model actors: N, or MIN,MAX to autoscale (default: one per GPU; on CPU-only clusters, all CPUs / --cpus-per-actor)")
@@ -81,4 +84,5 @@ def run(args: argparse.Namespace) -> None:
         actors=args.actors, num_gpus_per_actor=args.num_gpus_per_actor, cpus_per_actor=args.cpus_per_actor,
         batch_size=args.batch_size, cpu_workers=args.cpu_workers, chunk_size=args.chunk_size,
     )
-    extract(args.input, args.output, settings, scale, args.format, args.overwrite, args.address, worker_env or None)
+    limits = Limits(early_stop_records=args.early_stop_records, max_error_rate=args.max_error_rate)
+    extract(args.input, args.output, settings, scale, args.format, args.overwrite, args.address, worker_env or None, limits)
