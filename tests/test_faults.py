@@ -335,6 +335,7 @@ def node_loss(tmp_path_factory, tiny_gliner_dir, tiny_bert_dir):
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
     return {"documents": documents, "output": folder / "out", "run": str(folder / "run"), **results}
+@pytest.mark.timeout(1200)  # a cluster of its own, a node lost and replaced: minutes on a busy machine; fail, never hang
 
 
 def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupted_run(node_loss, tiny_gliner_dir):
@@ -342,6 +343,7 @@ def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupt
     assert result["killed"] == 1
     assert result["summary"]["shards_processed"] == 6 and result["summary"]["documents"] == len(node_loss["documents"])
     assert_same_as_predict(pq.read_table(node_loss["output"] / "mentions"), tiny_gliner_dir, node_loss["documents"])
+@pytest.mark.timeout(1200)  # a cluster of its own, a node lost and replaced: minutes on a busy machine; fail, never hang
 
 
 def test_a_worker_node_killed_mid_training_resumes_from_the_last_checkpoint_taking_each_step_once(node_loss, tiny_bert_dir):
