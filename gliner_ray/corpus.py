@@ -1,14 +1,11 @@
-"""Corpus shards (local or S3) and the records they hold, in plain Python and pyarrow (no Ray, no torch).
+"""The records of a corpus shard (see shards.py), in plain Python and pyarrow (no Ray, no torch).
 
-A shard is one input file, or one piece of a big one. ``list_shards`` finds them (a file, a directory, a glob or an
-``s3://`` prefix) and refuses bad input before any work starts; an uncompressed JSON Lines file over
-``split_bytes`` becomes byte ranges (a range owns the lines that start in it), a Parquet file over it becomes
-ranges of row groups, so one big file spreads over all workers. ``read_records`` streams one shard as
-``Record``s: a document, or the reason a record could not become one (malformed JSON, undecodable bytes, missing
-or non-string or empty text, a text over the length cap). A bad record never stops the reading; it comes out as an
-error record. A damaged shard (a compressed stream that ends early or is corrupt, an unreadable Parquet row
-group, a file that vanishes or changes while read) keeps the records read before the damage and ends with one
-error record whose reason starts with ``DAMAGED`` and names the last good record.
+``read_records`` streams one shard as ``Record``s: a document, or the reason a record could not become one
+(malformed JSON, undecodable bytes, missing or non-string or empty text, a text over the length cap, a line or
+document over the size cap, or any other exception parsing it raised). A bad record never stops the reading; it
+comes out as an error record. A damaged shard (a compressed stream that ends early or is corrupt, an unreadable
+Parquet row group, a file that vanishes or changes while read) keeps the records read before the damage and ends
+with one error record whose reason starts with ``DAMAGED`` and names the last good record.
 """
 
 from __future__ import annotations
@@ -19,8 +16,6 @@ import gzip
 import io
 import json
 import os
-import zlib
-from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
 import pyarrow as pa
@@ -28,45 +23,16 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import storage
+from .shards import COMPRESSION_EXTENSIONS, DAMAGE_ERRORS, Shard
 
-FORMATS = ("jsonl", "parquet", "text")
-FORMAT_EXTENSIONS = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".txt": "text", ".text": "text", ".md": "text",
-}
-COMPRESSION_EXTENSIONS = (".gz", ".bz2", ".zst", ".lz4")  # read transparently by pyarrow (not for parquet)
 PARQUET_BATCH_ROWS = 1024
-SPLIT_BYTES = 64 << 20  # shards over this size are read in pieces of about this size
 READ_BLOCK = 1 << 16  # bytes read from a file at a time
 BOM = b"\xef\xbb\xbf"
 DAMAGED = "damaged shard: "  # the reason of the one error record that ends a damaged shard
-# What reading a damaged file raises: pyarrow's IO and decompression errors (OSError), Parquet decoding errors
-# (ArrowException), the standard library's zlib and EOF errors.
-DAMAGE_ERRORS = (OSError, EOFError, zlib.error, pa.ArrowException)
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One input file, or a piece of one: ``uri`` names the file to users, ``path`` addresses it on its
-    filesystem, ``size`` and ``mtime_ns`` are the file's as listed. A piece has ``stop`` set: bytes
-    ``[start, stop)`` of a JSON Lines file, row groups ``[start, stop)`` of a Parquet file."""
-
-    uri: str
-    path: str
-    size: int
-    mtime_ns: int
-    format: str
-    start: int = 0
-    stop: int | None = None
-
-    @property
-    def source(self) -> str:
-        """The name of what was read, as error rows give it: the file, or for a byte range ``<file>#bytes=A-B``
-        (row numbers then count lines from the start of the range; Parquet row numbers are the file's)."""
-        if self.stop is None or self.format == "parquet":
-            return self.uri
-        return f"{self.uri}#bytes={self.start}-{self.stop}"
+# A line (JSON Lines) or document (text file, Parquet cell) over this many bytes is an error record, not a worker
+# out of memory: parsing holds a few times its size (bytes, str, JSON objects).
+MAX_RECORD_BYTES = 64 << 20
+REASON_CHARS = 300  # an unexpected exception's message is cut to this length in its error record
 
 
 class Record(NamedTuple):
@@ -79,99 +45,22 @@ class Record(NamedTuple):
     error: str | None = None
 
 
-def list_shards(
-    input_uri: str, input_format: str | None = None, exclude: str | None = None, split_bytes: int | None = SPLIT_BYTES
-) -> list[Shard]:
-    """The input files under ``input_uri`` (a file, a directory searched recursively, or a glob), sorted by path,
-    files over ``split_bytes`` cut into pieces (None: never).
-
-    Names starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc``) are skipped, as Spark and Ray do, and so is
-    everything under ``exclude`` (an output directory inside the input). Raises FileNotFoundError when nothing
-    matches and ValueError when the format cannot be told from the extensions.
-    """
-    fs, base, candidates = storage.find_files(input_uri)
-    excluded = exclude.rstrip("/") + "/" if exclude else None
-    found = [f for f in candidates if not (excluded and storage.display(fs, f.path).startswith(excluded))]
-    if candidates and not found:  # every file lies in the output folder, which is never read as input
-        if excluded == storage.display(fs, base).rstrip("/") + "/":
-            what = f"--input and --output are the same folder ({exclude})"
-        else:
-            what = f"every file of --input {input_uri} lies inside --output {exclude}"
-        raise ValueError(f"{what}, and the output folder is never read as input: choose an --output outside the input")
-    if not found:
-        hint = " (does the bucket exist?)" if "://" in input_uri else ""
-        raise FileNotFoundError(f"no input files matched {input_uri}{hint}")
-    shards = [
-        Shard(storage.display(fs, f.path), f.path, f.size, f.mtime_ns or 0, input_format or format_from_extension(f.path))
-        for f in found
-    ]
-    formats = sorted({shard.format for shard in shards})
-    if len(formats) > 1:
-        examples = ", ".join(f"{fmt}: {next(s.uri for s in shards if s.format == fmt)}" for fmt in formats)
-        raise ValueError(
-            f"{input_uri} mixes input formats ({examples}): pass --format to read them all one way, "
-            f"or point --input at files of one kind"
-        )
-    if split_bytes is None:
-        return shards
-    return [piece for shard in shards for piece in split(fs, shard, split_bytes)]
-
-
-def split(fs: pafs.FileSystem, shard: Shard, split_bytes: int) -> list[Shard]:
-    """A file as pieces of about ``split_bytes``: byte ranges of uncompressed JSON Lines, runs of whole row groups
-    of Parquet. Compressed streams and plain text files (one document each) stay whole, as does a file whose
-    Parquet footer cannot be read (reading it then reports the damage)."""
-    if shard.size <= split_bytes or shard.format == "text":
-        return [shard]
-    if shard.format == "jsonl":
-        if shard.path.lower().endswith(COMPRESSION_EXTENSIONS):
-            return [shard]
-        starts = range(0, shard.size, split_bytes)
-        return [Shard(**{**_fields(shard), "start": a, "stop": min(a + split_bytes, shard.size)}) for a in starts]
-    try:
-        metadata = pq.ParquetFile(fs.open_input_file(shard.path)).metadata
-    except DAMAGE_ERRORS:
-        return [shard]
-    pieces, first, size = [], 0, 0
-    for group in range(metadata.num_row_groups):
-        row_group = metadata.row_group(group)
-        size += sum(row_group.column(c).total_compressed_size for c in range(row_group.num_columns))
-        if size >= split_bytes or group == metadata.num_row_groups - 1:
-            pieces.append(Shard(**{**_fields(shard), "start": first, "stop": group + 1}))
-            first, size = group + 1, 0
-    return pieces if len(pieces) > 1 else [shard]
-
-
-def _fields(shard: Shard) -> dict:
-    return {name: getattr(shard, name) for name in Shard.__dataclass_fields__}
-
-
-def format_from_extension(path: str) -> str:
-    name = path.lower()
-    for compression in COMPRESSION_EXTENSIONS:
-        name = name.removesuffix(compression)
-    fmt = FORMAT_EXTENSIONS.get(os.path.splitext(name)[1])
-    if fmt is None:
-        raise ValueError(
-            f"cannot tell the format of {path} from its extension: pass --format {'|'.join(FORMATS)} "
-            f"(known extensions: {', '.join(sorted(FORMAT_EXTENSIONS))}, optionally compressed)"
-        )
-    return fmt
-
-
 def read_records(
-    fs: pafs.FileSystem, shard: Shard, id_field: str = "id", text_field: str = "text", max_chars: int | None = None
+    fs: pafs.FileSystem, shard: Shard, id_field: str = "id", text_field: str = "text", max_chars: int | None = None,
+    max_bytes: int | None = MAX_RECORD_BYTES,
 ) -> Iterator[Record]:
     """Stream the records of one shard, documents and failures alike, in file order, never the whole file at once.
 
-    A shard that breaks while read ends with a ``DAMAGED`` error record after the records read before the break;
-    so does one whose file changed (size or modification time) since it was listed."""
+    Whatever parsing one record raises makes it an error record; a line or document over ``max_bytes`` (None: no
+    cap) is one too, read past in blocks, never held whole. A shard that breaks while read ends with a ``DAMAGED``
+    error record after the records read before the break; so does one whose file changed (size or modification
+    time) since it was listed."""
     readers = {"jsonl": _jsonl_records, "parquet": _parquet_records, "text": _text_records}
     last = None
     try:
-        for record in readers[shard.format](fs, shard, id_field, text_field):
+        for record in readers[shard.format](fs, shard, id_field, text_field, max_bytes):
             if record.error is None:
-                record = _check_length(record, max_chars)
+                record = _check_length(record, max_chars, max_bytes)
             last = record if record.row is not None else last
             yield record
         info = fs.get_file_info(shard.path)
@@ -193,22 +82,36 @@ def damaged(shard: Shard, last: Record | None, reason: str) -> Record:
     return Record(None, None, None, f"{DAMAGED}{reason}; {kept}")
 
 
-def _lines(fs: pafs.FileSystem, shard: Shard) -> Iterator[bytes]:
+def _lines(fs: pafs.FileSystem, shard: Shard, max_bytes: int | None) -> Iterator[bytes | int]:
     """The lines of a JSON Lines shard, a leading byte-order mark dropped: all of them, or for a byte range
-    ``[start, stop)`` those that start inside it (a line that runs past ``stop`` is read to its end)."""
+    ``[start, stop)`` those that start inside it (a line that runs past ``stop`` is read to its end). A line over
+    ``max_bytes`` comes as its length in bytes, read past in blocks."""
     with _open(fs, shard) as reader:
         position, stop = max(shard.start - 1, 0), shard.stop
         if shard.start > 0:  # the line holding byte start-1 is the previous range's, up to its newline
             reader.seek(position)
-            position += len(reader.readline())
+            position += _skip_line(reader)
         while stop is None or position < stop:
-            line = reader.readline()
+            line = reader.readline(-1 if max_bytes is None else max_bytes + 1)
             if not line:
                 return
+            if max_bytes is not None and len(line) > max_bytes and not line.endswith(b"\n"):
+                line = len(line) + _skip_line(reader)
+                position += line
+                yield line
+                continue
             if position == 0 and line.startswith(BOM):
                 line = line[len(BOM):]
             position += len(line)
             yield line
+
+
+def _skip_line(reader: io.BufferedIOBase) -> int:
+    """Read past the rest of the current line, newline included, a block at a time; returns the bytes read."""
+    skipped = 0
+    while (part := reader.readline(READ_BLOCK)) and not part.endswith(b"\n"):
+        skipped += len(part)
+    return skipped + len(part)
 
 
 @contextlib.contextmanager
@@ -230,25 +133,43 @@ def _open(fs: pafs.FileSystem, shard: Shard) -> Iterator[io.BufferedIOBase]:
             yield buffered
 
 
-def _jsonl_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field: str) -> Iterator[Record]:
-    for row, line in enumerate(_lines(fs, shard)):
-        if not line.strip():
-            continue  # blank lines are not records
-        try:
-            value = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            yield Record(row, None, None, f"line is not valid UTF-8 ({error.reason} at byte {error.start})")
-            continue
-        except json.JSONDecodeError as error:
-            yield Record(row, None, None, f"malformed JSON: {error.msg} at column {error.colno}")
-            continue
+def _jsonl_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field: str, max_bytes: int | None) -> Iterator[Record]:
+    for row, line in enumerate(_lines(fs, shard, max_bytes)):
+        if isinstance(line, int):
+            yield Record(row, None, None, _too_big("line", line, max_bytes))
+        elif line.strip():  # blank lines are not records
+            yield _parse_line(shard, row, line, id_field, text_field)
+
+
+def _parse_line(shard: Shard, row: int, line: bytes, id_field: str, text_field: str) -> Record:
+    """One JSON Lines record; whatever parsing it raises (a decoding error, a JSON nested too deep for the parser,
+    an integer too long to convert) makes it an error record."""
+    try:
+        value = json.loads(line.decode("utf-8"))
         if not isinstance(value, dict):
-            yield Record(row, None, None, f"line holds a JSON {type(value).__name__}, not an object")
-            continue
-        yield document(shard, row, value.get(id_field), value.get(text_field, _MISSING), id_field, text_field)
+            return Record(row, None, None, f"line holds a JSON {type(value).__name__}, not an object")
+        return document(shard, row, value.get(id_field), value.get(text_field, _MISSING), id_field, text_field)
+    except UnicodeDecodeError as error:
+        return Record(row, None, None, f"line is not valid UTF-8 ({error.reason} at byte {error.start})")
+    except json.JSONDecodeError as error:
+        return Record(row, None, None, f"malformed JSON: {error.msg} at column {error.colno}")
+    except Exception as error:  # noqa: BLE001 - one bad record never stops the reading
+        return Record(row, None, None, unreadable(error))
 
 
-def _parquet_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field: str) -> Iterator[Record]:
+def unreadable(error: Exception) -> str:
+    """The reason of a record that raised an unexpected exception: its type and message."""
+    message = f"{type(error).__name__}: {error}".strip().removesuffix(":")
+    return "record cannot be read: " + (message if len(message) <= REASON_CHARS else message[:REASON_CHARS] + "...")
+
+
+def _too_big(what: str, size: int | None, max_bytes: int | None) -> str:
+    """The reason of a record over the size cap (``size`` None: not read to its end)."""
+    has = "" if size is None else f"{size} bytes, "
+    return f"{what} has {has}more than the cap of {max_bytes} bytes; pass a larger --max-record-size to read it"
+
+
+def _parquet_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field: str, max_bytes: int | None) -> Iterator[Record]:
     # a file without a readable footer is damaged
     parquet = pq.ParquetFile(storage.ResumingReader(fs, shard.path, shard.size))
     names = parquet.schema_arrow.names
@@ -275,29 +196,42 @@ def _parquet_group(
     parquet: pq.ParquetFile, group: int, columns: list[str], row: int, shard: Shard, id_field: str, text_field: str
 ) -> Iterator[Record]:
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=columns):
-        texts = batch.column(text_field).to_pylist()
-        ids = batch.column(id_field).to_pylist() if id_field in columns else [None] * len(texts)
+        try:
+            texts = batch.column(text_field).to_pylist()
+            ids = batch.column(id_field).to_pylist() if id_field in columns else [None] * len(texts)
+        except Exception as error:  # noqa: BLE001 - values Python cannot hold (a date out of range): each row fails
+            reason = unreadable(error)
+            yield from (Record(row + i, None, None, reason) for i in range(batch.num_rows))
+            row += batch.num_rows
+            continue
         for doc_id, text in zip(ids, texts):
-            if isinstance(text, bytes):
-                try:
-                    text = text.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    yield Record(row, _doc_id(shard, row, doc_id), None, f"text is not valid UTF-8 ({error.reason} at byte {error.start})")
-                    row += 1
-                    continue
-            yield document(shard, row, doc_id, text, id_field, text_field)
+            yield _parquet_row(shard, row, doc_id, text, id_field, text_field)
             row += 1
 
 
-def _text_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field: str) -> Iterator[Record]:
-    with _open(fs, shard) as f:
-        data = f.read().removeprefix(BOM)
+def _parquet_row(shard: Shard, row: int, doc_id, text, id_field: str, text_field: str) -> Record:
     try:
-        text = data.decode("utf-8")
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return document(shard, row, doc_id, text, id_field, text_field)
+    except UnicodeDecodeError as error:
+        return Record(row, _doc_id(shard, row, doc_id), None, f"text is not valid UTF-8 ({error.reason} at byte {error.start})")
+    except Exception as error:  # noqa: BLE001 - one bad record never stops the reading
+        return Record(row, None, None, unreadable(error))
+
+
+def _text_records(fs: pafs.FileSystem, shard: Shard, id_field: str, text_field: str, max_bytes: int | None) -> Iterator[Record]:
+    with _open(fs, shard) as f:
+        data = f.read(-1 if max_bytes is None else max_bytes + len(BOM) + 1).removeprefix(BOM)
+    if max_bytes is not None and len(data) > max_bytes:
+        yield Record(0, shard.uri, None, _too_big("file", None, max_bytes))
+        return
+    try:
+        yield document(shard, 0, shard.uri, data.decode("utf-8"), id_field, text_field)
     except UnicodeDecodeError as error:
         yield Record(0, shard.uri, None, f"file is not valid UTF-8 ({error.reason} at byte {error.start})")
-        return
-    yield document(shard, 0, shard.uri, text, id_field, text_field)
+    except Exception as error:  # noqa: BLE001
+        yield Record(0, shard.uri, None, unreadable(error))
 
 
 _MISSING = object()
@@ -337,7 +271,10 @@ def _doc_id(shard: Shard, row: int, value) -> str:
     return f"{shard.source}#{row}" if value is None else str(value)
 
 
-def _check_length(record: Record, max_chars: int | None) -> Record:
+def _check_length(record: Record, max_chars: int | None, max_bytes: int | None) -> Record:
+    """The record, or an error record when its text is over ``max_chars`` characters or ``max_bytes`` bytes."""
     if max_chars is not None and len(record.text) > max_chars:
         return Record(record.row, record.doc_id, None, f"text has {len(record.text)} characters, more than max_chars={max_chars}")
+    if max_bytes is not None and 4 * len(record.text) > max_bytes and (size := len(record.text.encode())) > max_bytes:
+        return Record(record.row, record.doc_id, None, _too_big("text", size, max_bytes))
     return record

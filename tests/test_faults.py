@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from gliner_ray import corpus
+from gliner_ray.shards import list_shards
 from gliner_ray.kg import build_graph, entity_id
 from gliner_ray.extract import Scale, extract
 from tests.helpers import REPO
@@ -37,7 +38,7 @@ LOCAL = pafs.LocalFileSystem()
 
 def records_of(path: Path, split_bytes: int | None = None, **options) -> list[corpus.Record]:
     """Every record of every shard of ``path``, pieces in order."""
-    return [r for shard in corpus.list_shards(str(path), split_bytes=split_bytes) for r in corpus.read_records(LOCAL, shard, **options)]
+    return [r for shard in list_shards(str(path), split_bytes=split_bytes) for r in corpus.read_records(LOCAL, shard, **options)]
 
 
 def big_records(count: int, seed: int) -> list[dict]:
@@ -104,7 +105,7 @@ def test_an_unreadable_parquet_row_group_is_one_error_and_the_other_row_groups_a
 def test_a_file_that_vanishes_or_changes_while_read_ends_with_a_damage_error(tmp_path):
     path = tmp_path / "part.jsonl"
     path.write_bytes(jsonl(big_records(60, seed=2)))
-    (shard,) = corpus.list_shards(str(path))
+    (shard,) = list_shards(str(path))
 
     reading = corpus.read_records(LOCAL, shard)
     first = next(reading)
@@ -112,7 +113,7 @@ def test_a_file_that_vanishes_or_changes_while_read_ends_with_a_damage_error(tmp
     rest = list(reading)
     assert first.error is None and rest[-1].error.startswith(corpus.DAMAGED) and "changed while it was read" in rest[-1].error
 
-    (shard,) = corpus.list_shards(str(path))
+    (shard,) = list_shards(str(path))
     reading = corpus.read_records(LOCAL, shard)
     next(reading)
     path.unlink()
@@ -143,7 +144,7 @@ def test_byte_ranges_read_every_line_exactly_once(tmp_path, split_bytes):
     path = tmp_path / "big.jsonl"
     path.write_bytes(corpus.BOM + body[:-1])  # no newline after the last record
 
-    shards = corpus.list_shards(str(path), split_bytes=split_bytes)
+    shards = list_shards(str(path), split_bytes=split_bytes)
     read = [r for shard in shards for r in corpus.read_records(LOCAL, shard)]
 
     assert [(r.doc_id, r.text) for r in read] == [(r["id"], r["text"]) for r in records]
@@ -158,12 +159,12 @@ def test_parquet_pieces_are_runs_of_row_groups_with_the_files_row_numbers(tmp_pa
     path = tmp_path / "big.parquet"
     pq.write_table(pa.table({"text": [f"text {i} " * 30 for i in range(500)]}), path, row_group_size=50)
 
-    shards = corpus.list_shards(str(path), split_bytes=1)  # every row group is over it: one piece each
+    shards = list_shards(str(path), split_bytes=1)  # every row group is over it: one piece each
     read = [r for shard in shards for r in corpus.read_records(LOCAL, shard)]
 
     assert [(s.start, s.stop) for s in shards] == [(g, g + 1) for g in range(10)]
     assert [(r.row, r.doc_id, r.text) for r in read] == [(i, f"{path}#{i}", f"text {i} " * 30) for i in range(500)]
-    assert corpus.list_shards(str(path), split_bytes=None) == corpus.list_shards(str(path), split_bytes=10**9)
+    assert list_shards(str(path), split_bytes=None) == list_shards(str(path), split_bytes=10**9)
 
 
 # ---- the extraction job ------------------------------------------------------------------------------------------
@@ -335,6 +336,7 @@ def node_loss(tmp_path_factory, tiny_gliner_dir, tiny_bert_dir):
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
     return {"documents": documents, "output": folder / "out", "run": str(folder / "run"), **results}
+@pytest.mark.timeout(1200)  # a cluster of its own, a node lost and replaced: minutes on a busy machine; fail, never hang
 
 
 def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupted_run(node_loss, tiny_gliner_dir):
@@ -342,6 +344,7 @@ def test_a_worker_node_killed_mid_extraction_leaves_the_output_of_an_uninterrupt
     assert result["killed"] == 1
     assert result["summary"]["shards_processed"] == 6 and result["summary"]["documents"] == len(node_loss["documents"])
     assert_same_as_predict(pq.read_table(node_loss["output"] / "mentions"), tiny_gliner_dir, node_loss["documents"])
+@pytest.mark.timeout(1200)  # a cluster of its own, a node lost and replaced: minutes on a busy machine; fail, never hang
 
 
 def test_a_worker_node_killed_mid_training_resumes_from_the_last_checkpoint_taking_each_step_once(node_loss, tiny_bert_dir):

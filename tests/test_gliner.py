@@ -10,6 +10,7 @@ import torch
 
 from gliner_ray import GLiNER
 from gliner_ray.checkpoint import CONFIG_FILE
+from tests.helpers.context_free import save_context_free_gliner
 
 LABELS = ["person", "place"]
 
@@ -24,14 +25,8 @@ def tiny(tiny_gliner_dir):
 def context_free_dir(tmp_path_factory, context_free_encoder_dir):
     """A GLiNER whose scores depend on the words of a span alone: no attention layers, zeroed position and
     segment embeddings, no LSTM, and 4096 positions. Windowing must then give exactly the unwindowed result."""
-    torch.manual_seed(0)  # a seed under which a planted word outscores the filler
-    encoder_dir = context_free_encoder_dir
-    model = GLiNER.from_backbone(encoder_dir, hidden_size=32, device="cpu")
-    model.model.lstm, model.config.num_rnn_layers = None, 0
-    with torch.no_grad():
-        model.model.type_ffn[3].weight.mul_(8.0)  # spread the scores
     path = tmp_path_factory.mktemp("context-free")
-    model.save_pretrained(path)
+    save_context_free_gliner(context_free_encoder_dir, path)
     return path
 
 

@@ -132,6 +132,7 @@ def submit(head: Head, *command: str, token: bool = True, home: Path | None = No
     )
 
 
+@pytest.mark.timeout(1200)  # a head node and three jobs; fail with a message, never hang CI
 @pytest.mark.slow  # a head node and three jobs: about 1 to 4 minutes depending on the machine's load
 def test_extract_then_kg_jobs_on_a_head_node_and_a_bad_job_fails_with_our_message(ray_cluster, tmp_path,
                                                                                   tiny_gliner_dir):

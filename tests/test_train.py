@@ -9,6 +9,7 @@ import os
 import pickle
 import random
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -311,6 +312,7 @@ def trained(ray_cluster, s3_endpoint, tiny_bert_dir):
     assert killed, "the test did not kill a worker"
     yield {"output": output, "final": final, "first_run": first_run, "records": metrics_of(output), "killed": killed[0],
            **faults}
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_two_workers_learn_the_task(trained):
@@ -320,6 +322,7 @@ def test_two_workers_learn_the_task(trained):
     losses = [r["loss"] for r in trained["records"] if "loss" in r]
     assert sum(losses[-3:]) < sum(losses[:3]) / 3
     assert all(r["sentences_per_s"] > 0 and 0 <= r["lr_other"] <= 3e-3 for r in trained["records"] if "loss" in r)
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_a_rerun_continues_from_the_last_checkpoint(trained):
@@ -327,6 +330,7 @@ def test_a_rerun_continues_from_the_last_checkpoint(trained):
     resumed = [r["step"] for r in trained["records"] if r.get("resumed")]
     assert resumed[0] == 40  # the second command started from the first one's last checkpoint, not step 0
     assert [r["step"] for r in trained["records"] if "f1" in r][:2] == [0, 40]  # no second step-0 evaluation
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_a_run_through_s3_faults_finishes_and_its_checkpoints_resume_the_next_run(trained):
@@ -341,6 +345,7 @@ def test_a_run_through_s3_faults_finishes_and_its_checkpoints_resume_the_next_ru
     assert trained["metrics_writes"] >= 4, trained["metrics_writes"]  # steps 10, 20, 30, 40 at least
     assert [r["step"] for r in trained["first_run"] if "loss" in r] == [10, 20, 30, 40]
     assert [r["step"] for r in trained["records"] if r.get("resumed")][0] == 40
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_a_rerun_that_would_change_the_recipe_is_refused_before_any_worker_starts(trained, tiny_bert_dir):
@@ -348,6 +353,7 @@ def test_a_rerun_that_would_change_the_recipe_is_refused_before_any_worker_start
     with pytest.raises(ValueError, match=r"--batch-size 8 -> 4; --lr-encoder 0.001 -> 0.0005\); a re-run resumes"):
         train(synthetic_task(1, 400), [], settings)
     assert metrics_of(trained["output"]) == trained["records"]  # nothing ran
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_a_run_that_died_before_its_first_checkpoint_may_be_rerun_with_other_flags(tmp_path, tiny_bert_dir):
@@ -358,6 +364,7 @@ def test_a_run_that_died_before_its_first_checkpoint_may_be_rerun_with_other_fla
     (tmp_path / "run" / "checkpoint_00000020").mkdir(parents=True)
     with pytest.raises(ValueError, match="--lr-encoder 0.0005 -> 0.001"):
         record_settings(tiny_settings(str(tmp_path), tiny_bert_dir, lr_encoder=1e-3))
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_a_killed_worker_resumes_from_the_last_checkpoint(trained):
@@ -365,6 +372,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint(trained):
     assert len(resumed) == 2 and 60 <= trained["killed"]["after_checkpoint"] <= resumed[1] < 120, (resumed, trained)
     # every step logged exactly once: the dead attempt's records after its checkpoint were replaced
     assert [r["step"] for r in trained["records"] if "loss" in r] == list(range(10, 130, 10))
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_outputs_are_published_and_load_in_both_libraries(trained, tmp_path):
@@ -389,6 +397,7 @@ def test_outputs_are_published_and_load_in_both_libraries(trained, tmp_path):
     text = "Yesterday Judy met 42 friends and Oscar at the station"
     assert {e["text"] for e in ours.predict([text], ["person"])[0]} == {"Judy", "Oscar"}
     assert {e["text"] for e in reference.predict_entities(text, ["person"])} == {"Judy", "Oscar"}
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_token_budget_batches_with_gradient_accumulation_learn_the_task(ray_cluster, tmp_path, tiny_bert_dir):
@@ -405,6 +414,7 @@ def test_token_budget_batches_with_gradient_accumulation_learn_the_task(ray_clus
     settings_file = json.loads((tmp_path / "budget" / "settings.json").read_text())
     assert settings_file["max_tokens"] == 96 and settings_file["accumulate"] == 2
     assert settings_file["cpus_per_worker"] >= 1  # the default, resolved and recorded
+@pytest.mark.timeout(1200)  # Ray Train (its fixture's runs included) on a busy machine: minutes; fail, never hang
 
 
 def test_the_pretraining_recipe_runs_end_to_end_on_a_tiny_slice_on_s3(ray_cluster, s3_endpoint, tiny_bert_dir, tmp_path):
@@ -444,7 +454,9 @@ def test_the_pretraining_recipe_runs_end_to_end_on_a_tiny_slice_on_s3(ray_cluste
     env = {**os.environ, "BUCKET": "s3://pretrain", "BACKBONE": tiny_bert_dir, "HIDDEN_SIZE": "32", "WORKERS": "1",
            "GPU": "", "STEPS": "6", "CHECKPOINT_EVERY": "3", "EVAL_EVERY": "3",
            "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address,
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           # the script calls `gliner-ray`: the running interpreter's, also when its venv is not activated
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     script = Path(__file__).resolve().parent.parent / "examples" / "pretrain-pile-ner.sh"
     done = subprocess.run(["bash", str(script), "--lr-encoder", "1e-3", "--lr-other", "3e-3", "--cpus-per-worker", "1"],
                           env=env, capture_output=True, text=True, timeout=600)

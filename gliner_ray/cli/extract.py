@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..corpus import FORMATS, SPLIT_BYTES
-from ..extract import Scale, Settings, extract
+from ..corpus import MAX_RECORD_BYTES
+from ..shards import FORMATS, SPLIT_BYTES
+from ..extract import Limits, Scale, Settings, extract
+from ..extract.early_stop import EARLY_STOP_RECORDS
 from .args import add_label_arguments, add_precision_argument, comma_list, labels_from_args
 
 
@@ -28,9 +30,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output directory, local or s3://")
     parser.add_argument("--overwrite", action="store_true", help="delete earlier results in --output and start again")
     parser.add_argument("--max-chars", type=int, help="send documents longer than this to errors/ (default: no cap)")
+    parser.add_argument("--max-record-size", type=_byte_size, default=f"{MAX_RECORD_BYTES >> 20}MiB",
+                        help="send a line or document over this size to errors/ instead of holding it in memory, "
+                             "e.g. 64MiB, 0 for no cap")
     parser.add_argument("--split-size", type=_byte_size, default=f"{SPLIT_BYTES >> 20}MiB",
                         help="read JSON Lines and Parquet files over this size in pieces of about this size, e.g. "
                              "500KB, 1GiB, 0 for never")
+    parser.add_argument("--early-stop-records", type=int, default=EARLY_STOP_RECORDS,
+                        help="stop before any work when the first this many records all fail for one reason (a "
+                             "wrong --text-field or --format); 0: never")
+    parser.add_argument("--max-error-rate", type=float,
+                        help="stop once more than this share of the records read (at least --early-stop-records of "
+                             "them) failed, e.g. 0.1 (default: never)")
     add_precision_argument(parser)
     scale = parser.add_argument_group("scale")
     scale.add_argument("--actors", type=_actor_range, help="model actors: N, or MIN,MAX to autoscale (default: one per GPU; on CPU-only clusters, all CPUs / --cpus-per-actor)")
@@ -74,6 +85,7 @@ def run(args: argparse.Namespace) -> None:
     settings = Settings(
         model=model, labels=tuple(labels_from_args(args)), threshold=args.threshold, flat_ner=args.flat_ner,
         multi_label=args.multi_label, id_field=args.id_field, text_field=args.text_field, max_chars=args.max_chars,
+        max_record_bytes=args.max_record_size,
         split_bytes=args.split_size, precision=args.precision, relations=tuple(comma_list(args.relations or "")),
         relation_threshold=args.relation_threshold,
     )
@@ -81,4 +93,5 @@ def run(args: argparse.Namespace) -> None:
         actors=args.actors, num_gpus_per_actor=args.num_gpus_per_actor, cpus_per_actor=args.cpus_per_actor,
         batch_size=args.batch_size, cpu_workers=args.cpu_workers, chunk_size=args.chunk_size,
     )
-    extract(args.input, args.output, settings, scale, args.format, args.overwrite, args.address, worker_env or None)
+    limits = Limits(early_stop_records=args.early_stop_records, max_error_rate=args.max_error_rate)
+    extract(args.input, args.output, settings, scale, args.format, args.overwrite, args.address, worker_env or None, limits)

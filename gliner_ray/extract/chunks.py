@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from .. import corpus, storage
-from ..corpus import Record, Shard
+from ..corpus import Record
+from ..shards import Shard
 from ..encoding import TokenizedText
 from ..text import Window, plan_windows, sentence_ends, word_splitter
 from ..timing import lap
@@ -48,7 +49,9 @@ def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterat
         key = shard_row.pop("key")
         shard = Shard(**shard_row)
         fs, _ = storage.resolve(shard.uri)
-        records = corpus.read_records(fs, shard, settings.id_field, settings.text_field, settings.max_chars)
+        records = corpus.read_records(
+            fs, shard, settings.id_field, settings.text_field, settings.max_chars, settings.max_record_bytes
+        )
         tick = time.perf_counter()
         for index, chunk, last in _cut(records, chunk_size):
             seconds = {"read": time.perf_counter() - tick}

@@ -20,9 +20,10 @@ from collections import Counter, defaultdict
 from dataclasses import asdict
 from typing import Any
 
-from .. import corpus, storage
-from ..corpus import Shard
+from .. import storage
+from ..shards import Shard, list_shards
 from .chunks import read_chunks
+from .early_stop import Limits, check_error_rate, check_first_records
 from .progress import Progress
 from .scoring import ScoreChunks
 from .settings import Scale, Settings, check_arguments, claim
@@ -50,15 +51,19 @@ def extract(
     overwrite: bool = False,
     address: str | None = None,
     worker_env: dict[str, str] | None = None,
+    limits: Limits = Limits(),
 ) -> dict[str, Any]:
     """Extract the mentions of every document under ``input_uri`` into ``output_uri``; returns ``_SUCCESS``'s
-    content. Everything that can be checked without Ray is checked first."""
+    content. Everything that can be checked without Ray is checked first, the first records of the input included
+    (``limits``: a run whose records all fail for one reason stops before it writes anything)."""
     started = time.time()
     settings = settings.cleaned()
     check_arguments(settings, scale)
+    limits.check()
     store = Store(output_uri)
-    shards = corpus.list_shards(input_uri, input_format, storage.display(store.fs, store.root), settings.split_bytes)
+    shards = list_shards(input_uri, input_format, storage.display(store.fs, store.root), settings.split_bytes)
     store.check_reachable()
+    check_first_records(shards, settings, limits)
     if overwrite:
         delete_results(store)
     claim(store, settings)
@@ -68,11 +73,13 @@ def extract(
     if pending:
         store.delete("_SUCCESS")
         clear_partial_outputs(store, {shard_key(s) for s in pending})
-        published, statistics = _run(pending, store, settings, scale, address, worker_env)
+        earlier = sum(m["documents"] for m in done.values()), sum(m["failed"] for m in done.values())
+        published, statistics = _run(pending, store, settings, scale, address, worker_env, limits, earlier)
         done.update(published)
     else:
         statistics = {}
     success = _success(settings, shards, pending, done, statistics, time.time() - started)
+    check_error_rate(success["failed"], success["documents"], limits, store.uri)  # a resumed run's totals too
     write_empty_tables(store, OUTPUT_FOLDERS if settings.relations else ("mentions", "errors"), settings.metadata())
     store.write_json("_SUCCESS", success)
     logger.info("done: %s", json.dumps(success))
@@ -100,10 +107,11 @@ def _success(settings: Settings, shards: list[Shard], pending: list[Shard], done
 
 def _run(
     shards: list[Shard], store: Store, settings: Settings, scale: Scale, address: str | None,
-    worker_env: dict[str, str] | None,
+    worker_env: dict[str, str] | None, limits: Limits, earlier: tuple[int, int],
 ) -> tuple[dict[str, dict], dict[str, Any]]:
     """Stream the shards through Ray Data, publishing each shard as soon as all its chunks are written; returns
-    the markers of the shards published and the run's statistics (words, time per stage, model_busy)."""
+    the markers of the shards published and the run's statistics (words, time per stage, model_busy). Stops when
+    the records failed, ``earlier``'s (records, failed) of an earlier run's shards included, pass ``limits``."""
     import ray
 
     if not ray.is_initialized():
@@ -117,12 +125,14 @@ def _run(
     pieces_of = Counter(shard.uri for shard in shards)  # a file read in pieces counts its size once
     input_bytes = {key: shard.size / pieces_of[shard.uri] for key, shard in shard_of.items()}
     progress = Progress(sum(input_bytes.values()))
+    progress.records, progress.failed = earlier
     try:
         for summary in dataset.iter_rows():
             key = summary["shard"]
             if key in published:
                 continue  # a retried task reporting a chunk again
             progress.add(summary)
+            check_error_rate(progress.failed, progress.records, limits, store.uri)
             reports[key][summary["chunk"]] = summary
             if summary["last"]:
                 chunk_counts[key] = summary["chunk"] + 1

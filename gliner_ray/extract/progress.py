@@ -20,12 +20,15 @@ class Progress:
         self.total_bytes = max(total_bytes, 1)
         self.done_bytes = 0
         self.words = 0
+        self.records = self.failed = 0  # records read (documents and errors), and errors among them
         self.stage_seconds = dict.fromkeys(CPU_STAGES + MODEL_STAGES, 0.0)
         self.actors: dict[str, tuple[float, float]] = {}  # actor -> (seconds in forward passes, seconds since its first call)
         self.label_encoder_runs: dict[str, int] = {}  # actor -> forward passes of its labels encoder (bi-encoders)
 
     def add(self, summary: dict) -> None:
         self.words += summary["words"]
+        self.records += summary["documents"]
+        self.failed += summary["failed"]
         for stage, seconds in json.loads(summary["seconds"]).items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         busy, elapsed = self.actors.get(summary["actor"], (0.0, 0.0))

@@ -12,6 +12,7 @@ from .. import corpus
 from ..checks import changed_settings, check_at_least, check_threshold
 from ..precision import PRECISIONS
 from ..predict.families import load_prompt_tokenizer
+from ..shards import SPLIT_BYTES
 from ..text import clean_labels, clean_relations
 from .store import Store
 
@@ -31,7 +32,8 @@ class Settings:
     id_field: str = "id"
     text_field: str = "text"
     max_chars: int | None = None
-    split_bytes: int | None = corpus.SPLIT_BYTES  # files over this are read in pieces (a piece's outputs are named after it)
+    max_record_bytes: int | None = corpus.MAX_RECORD_BYTES  # a longer line or document is an error row
+    split_bytes: int | None = SPLIT_BYTES  # files over this are read in pieces (a piece's outputs are named after it)
     precision: str = "fp32"  # the model's number format (see precision.py); bf16/fp16 change scores slightly
     relations: tuple[str, ...] = ()  # relation types (relex models): also write relations/
     relation_threshold: float | None = None  # keep relations scoring above this (None: ``threshold``)
@@ -78,6 +80,7 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
     if settings.precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
     check_at_least(settings.max_chars, "--max-chars")
+    check_at_least(settings.max_record_bytes, "--max-record-size")
     if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
         raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {scale.actors}")
     if settings.relation_threshold is not None:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from .. import storage
-from ..corpus import Shard
+from ..shards import Shard
 
 logger = logging.getLogger(__name__)
 
