@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .. import corpus, storage
+from ..cluster import connect
 from ..corpus import Shard
 from .chunks import read_chunks
 from .progress import Progress
@@ -106,9 +107,7 @@ def _run(
     the markers of the shards published and the run's statistics (words, time per stage, model_busy)."""
     import ray
 
-    if not ray.is_initialized():
-        # No address: RAY_ADDRESS, else a cluster started with `ray start` on this machine, else a new local one.
-        ray.init(address=address, runtime_env={"env_vars": worker_env} if worker_env else None)
+    connect(address, {"env_vars": worker_env} if worker_env else None)
     dataset = _dataset(shards, store, settings, scale, ray.cluster_resources())
     shard_of = {shard_key(shard): shard for shard in shards}
     reports: dict[str, dict[int, dict]] = defaultdict(dict)  # shard -> chunk -> summary

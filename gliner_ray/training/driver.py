@@ -19,6 +19,7 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from .. import storage
+from ..cluster import connect
 from ..checkpoint import read_config, resolve_checkpoint_dir
 from ..data import Example
 from .batches import clean_examples
@@ -30,14 +31,18 @@ from .worker import train_loop_per_worker
 logger = logging.getLogger(__name__)
 
 
-def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], settings: TrainSettings) -> str:
-    """Train on Ray Train and return the URI of the final GLiNER checkpoint (``OUTPUT/final``).
+def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], settings: TrainSettings,
+          address: str | None = None) -> str:
+    """Train on Ray Train (the cluster at ``address``: ``cluster.choose_address``) and return the URI of the final
+    GLiNER checkpoint (``OUTPUT/final``).
 
     Re-running with the same ``settings.output`` resumes from its latest checkpoint; it may change the number of
     steps and how the run is spread and logged, not the recipe (``record_settings``).
     """
     settings.check()
+    settings = dataclasses.replace(settings, output=storage.absolute(settings.output))  # workers have their own cwd
     examples, evaluation = usable_examples(train_examples, eval_examples, settings)
+    connect(address)
     if settings.cpus_per_worker is None:
         settings = dataclasses.replace(settings, cpus_per_worker=default_cpus_per_worker(settings.workers, settings.gpu))
     record_settings(settings)
@@ -109,7 +114,7 @@ def default_cpus_per_worker(workers: int, gpu: bool) -> int:
     GPU workers take their node's CPUs per GPU; CPU workers spread evenly over the nodes with CPUs, each node's
     share the smallest node's CPUs divided by its workers. (Starts Ray if it is not running yet.)"""
     if not ray.is_initialized():
-        ray.init()
+        connect()
     nodes = [n["Resources"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= 1]
     gpu_nodes = [r for r in nodes if r.get("GPU", 0) >= 1]
     if gpu and gpu_nodes:
