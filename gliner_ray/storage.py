@@ -29,6 +29,12 @@ S3_CONNECT_TIMEOUT = 10.0  # seconds; the AWS SDK's default of 1 s gives up on a
 READ_ATTEMPTS = 5  # tries of one read of an open file before it counts as failed (see ResumingReader)
 
 
+def absolute(uri: str) -> str:
+    """A local path made absolute against this process's working directory (Ray workers have their own); a URI
+    (``s3://...``) unchanged."""
+    return uri if "://" in uri else os.path.abspath(os.path.expanduser(uri))
+
+
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem and the path in it, for a local path (relative, or starting with ``~``) or a URI."""
     if "://" not in uri:

@@ -5,8 +5,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+
+from ..storage import absolute
 
 log = logging.getLogger(__name__)
+
+# Per command, the flags naming local files or folders (s3:// URIs stay as they are); --train and --eval take
+# comma-separated lists. Model flags (--model, --init, --backbone) are made absolute only when they exist here:
+# otherwise they are hub ids.
+PATH_FLAGS = {
+    "extract": ("input", "output"), "train": ("train", "eval", "output"), "kg": ("mentions", "relations", "output"),
+    "evaluate": ("data", "output"),
+}
+COMMA_LIST_FLAGS = ("train", "eval")
+MODEL_FLAGS = ("model", "init", "backbone")
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -72,3 +85,20 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
         help="the model's number format: fp32 (the reference's scores), bf16, fp16 (GPUs only), or auto "
              "(bf16 where native: recent GPUs, CPUs with AVX512-BF16/AMX; fp16 on older GPUs; else fp32)",
     )
+
+
+def make_paths_absolute(args: argparse.Namespace, command: str) -> None:
+    """Make the local paths among ``args`` absolute, here on the driver, before any Ray worker (which runs in a
+    working directory of its own) sees them."""
+    for name in PATH_FLAGS.get(command, ()):
+        value = getattr(args, name, None)
+        if isinstance(value, list):
+            setattr(args, name, [absolute(v) for v in value])
+        elif isinstance(value, str) and name in COMMA_LIST_FLAGS:
+            setattr(args, name, ",".join(absolute(v) for v in comma_list(value)))
+        elif isinstance(value, str):
+            setattr(args, name, absolute(value))
+    for name in MODEL_FLAGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and os.path.exists(os.path.expanduser(value)):
+            setattr(args, name, absolute(value))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..cluster import ADDRESS_HELP
 from ..corpus import MAX_RECORD_BYTES
-from ..shards import FORMATS, SPLIT_BYTES
 from ..extract import Limits, Scale, Settings, extract
 from ..extract.early_stop import EARLY_STOP_RECORDS
+from ..shards import FORMATS, SPLIT_BYTES
 from .args import add_label_arguments, add_precision_argument, comma_list, labels_from_args
 
 
@@ -51,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--cpu-workers", type=int, help="with GPU actors: concurrent tasks reading and tokenizing (default: as many as fit)")
     scale.add_argument("--chunk-size", type=int, default=256, help="documents per unit of work and output file")
     parser.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (sets AWS_ENDPOINT_URL for the driver and workers)")
-    parser.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, a running `ray start` cluster, or a new local one)")
+    parser.add_argument("--address", help=ADDRESS_HELP)
 
 
 def _byte_size(value: str) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..cluster import ADDRESS_HELP
 from ..kg import build_graph
 from ..kg.graph import BYTES_PER_PARTITION, MAX_PARTITIONS
 
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partitions", type=int, default=None,
                         help=f"hash partitions of the shuffles (default: one per {BYTES_PER_PARTITION >> 20} MiB of "
                              f"input, at least one per CPU, at most {MAX_PARTITIONS})")
+    parser.add_argument("--address", help=ADDRESS_HELP)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -46,5 +48,5 @@ def run(args: argparse.Namespace) -> None:
     build_graph(
         args.mentions, args.output, min_score=args.min_score, min_count=args.min_count, window=args.window,
         neo4j=args.neo4j, overwrite=args.overwrite, allow_incomplete=args.allow_incomplete,
-        partitions=args.partitions, relations=args.relations,
+        partitions=args.partitions, relations=args.relations, address=args.address,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from ..cluster import ADDRESS_HELP
 from ..data import Example, load_label_map, read_dataset
 from ..training import TrainSettings, train
 from ..training.settings import PRECISIONS
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--output", required=True, help="local directory or s3://bucket/prefix; re-run to resume")
     run.add_argument("--workers", type=int, default=defaults.workers, help="Ray Train workers, each a data-parallel copy")
     run.add_argument("--gpu", action="store_true", help="one GPU per worker (NCCL)")
+    run.add_argument("--address", help=ADDRESS_HELP)
     run.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                      help="bf16 autocast: auto (where bf16 is native: recent GPUs, CPUs with AVX512-BF16/AMX), "
                           "bf16 or fp32")
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
     settings.check()
     train_examples = read_examples(args.train, args.format, args.label_map)
     eval_examples = read_examples(args.eval, args.format, args.label_map) if args.eval else []
-    print(train(train_examples, eval_examples, settings))
+    print(train(train_examples, eval_examples, settings, args.address))
 
 
 def read_examples(uris: str, format: str | None, label_map: str | None) -> list[Example]:

@@ -21,10 +21,11 @@ from dataclasses import asdict
 from typing import Any
 
 from .. import storage
+from ..cluster import Interrupted, connect
 from ..shards import Shard, list_shards
 from .chunks import read_chunks
 from .early_stop import Limits, check_error_rate, check_first_records
-from .progress import Progress
+from .progress import Progress, duration
 from .scoring import ScoreChunks
 from .settings import Scale, Settings, check_arguments, claim
 from .store import (COUNTS, OUTPUT_FOLDERS, Store, clear_partial_outputs, delete_results, finished_shards, publish,
@@ -70,20 +71,41 @@ def extract(
     done = finished_shards(store, shards)
     pending = [shard for shard in shards if shard_key(shard) not in done]
     logger.info("%d input shards: %d already done, %d to process", len(shards), len(done), len(pending))
+    if not pending and store.exists("_SUCCESS") and store.read_json("_SUCCESS").get("shards") == len(shards):
+        logger.info("nothing to do: %s is a finished run of these %d shards (its _SUCCESS is kept)", store.uri, len(shards))
+        return store.read_json("_SUCCESS")
+    statistics = {}
     if pending:
         store.delete("_SUCCESS")
         clear_partial_outputs(store, {shard_key(s) for s in pending})
         earlier = sum(m["documents"] for m in done.values()), sum(m["failed"] for m in done.values())
-        published, statistics = _run(pending, store, settings, scale, address, worker_env, limits, earlier)
+        try:
+            published, statistics = _run(pending, store, settings, scale, address, worker_env, limits, earlier)
+        except KeyboardInterrupt:
+            kept = len(finished_shards(store, shards))
+            raise Interrupted(f"interrupted: {kept} of {len(shards)} shards kept in {store.uri}; run the same "
+                              "command again to continue") from None
         done.update(published)
-    else:
-        statistics = {}
     success = _success(settings, shards, pending, done, statistics, time.time() - started)
     check_error_rate(success["failed"], success["documents"], limits, store.uri)  # a resumed run's totals too
-    write_empty_tables(store, OUTPUT_FOLDERS if settings.relations else ("mentions", "errors"), settings.metadata())
+    folders = OUTPUT_FOLDERS if settings.relations else ("mentions", "errors")
+    write_empty_tables(store, folders, settings.metadata())
     store.write_json("_SUCCESS", success)
-    logger.info("done: %s", json.dumps(success))
+    logger.debug("_SUCCESS: %s", json.dumps(success))
+    logger.info("%s", _final_line(success, store.uri, folders))
     return success
+
+
+def _final_line(success: dict[str, Any], uri: str, folders: tuple[str, ...]) -> str:
+    """'wrote 7,597 mentions of 40 documents to OUT (mentions/, errors/, _SUCCESS) in 1m12s', and how many
+    documents failed (a whole input in the wrong --format fails every one)."""
+    written = f"{success['mentions']:,} mentions" + (f" and {success['relations']:,} relations" if "relations" in folders else "")
+    line = (f"wrote {written} of {success['documents']:,} documents to {uri} ({', '.join(f + '/' for f in folders)}, "
+            f"_SUCCESS) in {duration(success['elapsed_seconds'])}")
+    if success["failed"]:
+        line += (f"; {success['failed']:,} of the {success['documents']:,} documents failed (see errors/"
+                 + (": all did; is --format right?)" if success["failed"] == success["documents"] else ")"))
+    return line
 
 
 def _success(settings: Settings, shards: list[Shard], pending: list[Shard], done: dict[str, dict],
@@ -114,9 +136,7 @@ def _run(
     the records failed, ``earlier``'s (records, failed) of an earlier run's shards included, pass ``limits``."""
     import ray
 
-    if not ray.is_initialized():
-        # No address: RAY_ADDRESS, else a cluster started with `ray start` on this machine, else a new local one.
-        ray.init(address=address, runtime_env={"env_vars": worker_env} if worker_env else None)
+    connect(address, {"env_vars": worker_env} if worker_env else None)
     dataset = _dataset(shards, store, settings, scale, ray.cluster_resources())
     shard_of = {shard_key(shard): shard for shard in shards}
     reports: dict[str, dict[int, dict]] = defaultdict(dict)  # shard -> chunk -> summary

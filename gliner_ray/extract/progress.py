@@ -9,6 +9,7 @@ from typing import Any
 # Where a chunk's time goes, in the order it goes there: the CPU stage (chunks.py), then the model actor.
 CPU_STAGES = ("read", "split", "tokenize", "plan", "arrow")
 MODEL_STAGES = ("unpack", "collate", "forward", "candidates", "decode", "write")
+ESTIMATE_AFTER_SHARDS = 3  # the time left is said once this many shards are done: the first ones carry the start-up
 
 
 class Progress:
@@ -19,6 +20,8 @@ class Progress:
         self.started = time.time()
         self.total_bytes = max(total_bytes, 1)
         self.done_bytes = 0
+        self.shards_done = 0
+        self.first_shard: tuple[float, int] | None = None  # when the first shard finished, and the bytes done then
         self.words = 0
         self.records = self.failed = 0  # records read (documents and errors), and errors among them
         self.stage_seconds = dict.fromkeys(CPU_STAGES + MODEL_STAGES, 0.0)
@@ -39,14 +42,26 @@ class Progress:
     def shard_done(self, marker: dict, size: int) -> str:
         """One line about a finished shard and the job so far."""
         self.done_bytes += size
-        elapsed = time.time() - self.started
-        left = elapsed * (self.total_bytes - self.done_bytes) / max(self.done_bytes, 1)
+        self.shards_done += 1
+        now = time.time()
+        self.first_shard = self.first_shard or (now, self.done_bytes)
+        elapsed = now - self.started
+        left = self.time_left(now)
         return (
             f"{marker['source']}: {marker['documents']} documents ({marker['failed']} failed), {marker['mentions']} "
             f"mentions | {self.words:,} words in {elapsed:.0f} s, {self.words / max(elapsed, 1e-9):,.0f} words/s, "
-            f"model busy {self.model_busy:.0%}, {self.done_bytes / self.total_bytes:.0%} of the input, about "
-            f"{_duration(left)} left"
+            f"model busy {self.model_busy:.0%}, {self.done_bytes / self.total_bytes:.0%} of the input"
+            + (f", about {duration(left)} left" if left is not None else "")
         )
+
+    def time_left(self, now: float) -> float | None:
+        """Seconds left at the pace since the first shard finished (the start-up before it, loading models,
+        says nothing of the pace); None until ``ESTIMATE_AFTER_SHARDS`` shards are done."""
+        if self.first_shard is None or self.shards_done < ESTIMATE_AFTER_SHARDS:
+            return None
+        since, bytes_then = self.first_shard
+        pace = (self.done_bytes - bytes_then) / max(now - since, 1e-9)
+        return (self.total_bytes - self.done_bytes) / pace if pace > 0 else None
 
     @property
     def model_busy(self) -> float:
@@ -59,7 +74,8 @@ class Progress:
                 "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """4h05m, 1m12s or 9s."""
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"

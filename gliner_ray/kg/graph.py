@@ -14,6 +14,7 @@ import pyarrow.fs as pafs
 import ray
 
 from .. import storage
+from ..cluster import connect
 from ..checks import check_at_least
 from .files import (Input, check_first_file, check_output, clear_output, find_mention_files, find_relation_files,
                     group_files)
@@ -40,10 +41,11 @@ def build_graph(
     allow_incomplete: bool = False,
     partitions: int | None = None,
     relations: str | None = None,
+    address: str | None = None,
 ) -> dict:
     """Build the entity, relation and mention-entity tables from the mentions at ``mentions`` into ``output``, and
-    the typed relation table from the relation files ``relations`` (default: those beside the mentions, if any);
-    returns the counts also written to ``output/_SUCCESS``."""
+    the typed relation table from the relation files ``relations`` (default: those beside the mentions, if any),
+    on the Ray cluster at ``address`` (``cluster.choose_address``); returns the counts also written to ``output/_SUCCESS``."""
     check_at_least(min_count, "--min-count")
     if window is not None and window < 0:
         raise ValueError(f"--window must be 'doc' or a number of characters >= 0, got {window}")
@@ -51,8 +53,7 @@ def build_graph(
     mention_input, relation_input, output_fs, output_root = check_files(mentions, relations, output, overwrite,
                                                                         allow_incomplete)
     started = time.perf_counter()
-    if not ray.is_initialized():
-        ray.init()
+    connect(address)
     partitions = partitions or plan_partitions([info.size or 0 for info in mention_input.files],
                                                int(ray.cluster_resources().get("CPU", 1)))
     read, read_typed, read_counts = read_phase(mention_input, relation_input, min_score, partitions, started)

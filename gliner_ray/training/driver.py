@@ -19,29 +19,39 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from .. import storage
+from ..cluster import Interrupted, connect
 from ..checkpoint import read_config, resolve_checkpoint_dir
 from ..data import Example
 from .batches import clean_examples
 from .feed import examples_to_table
 from .run_files import FINAL_DIR, METRICS_FILE, PLOT_FILE, plot_metrics, publish_model, read_metrics
-from .settings import TrainSettings, record_settings
+from .settings import TrainSettings, last_checkpoint_step, record_settings
 from .worker import train_loop_per_worker
 
 logger = logging.getLogger(__name__)
 
 
-def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], settings: TrainSettings) -> str:
-    """Train on Ray Train and return the URI of the final GLiNER checkpoint (``OUTPUT/final``).
+def train(train_examples: Sequence[Example], eval_examples: Sequence[Example], settings: TrainSettings,
+          address: str | None = None) -> str:
+    """Train on Ray Train (the cluster at ``address``: ``cluster.choose_address``) and return the URI of the final
+    GLiNER checkpoint (``OUTPUT/final``).
 
     Re-running with the same ``settings.output`` resumes from its latest checkpoint; it may change the number of
     steps and how the run is spread and logged, not the recipe (``record_settings``).
     """
     settings.check()
+    settings = dataclasses.replace(settings, output=storage.absolute(settings.output))  # workers have their own cwd
     examples, evaluation = usable_examples(train_examples, eval_examples, settings)
+    connect(address)
     if settings.cpus_per_worker is None:
         settings = dataclasses.replace(settings, cpus_per_worker=default_cpus_per_worker(settings.workers, settings.gpu))
     record_settings(settings)
-    result = make_trainer(settings, examples, evaluation).fit()
+    try:
+        result = make_trainer(settings, examples, evaluation).fit()
+    except KeyboardInterrupt:
+        step = last_checkpoint_step(settings)
+        kept = f"the last checkpoint is step {step}" if step is not None else "no checkpoint was saved yet"
+        raise Interrupted(f"interrupted: {kept} (in {settings.run_dir}); run the same command again to continue") from None
     if result.checkpoint is None:
         raise RuntimeError(f"training under {settings.run_dir} ended without a checkpoint")
     final = storage.join(settings.output, FINAL_DIR)
@@ -80,9 +90,23 @@ def usable_examples(train_examples: Sequence[Example], eval_examples: Sequence[E
 def model_limits(settings: TrainSettings) -> tuple[int, int]:
     """(max_len, max_width) of the model being trained: the checkpoint's for --init, else the flags'."""
     if settings.init is None:
+        check_backbone(settings.backbone)
         return settings.max_len, settings.max_width
     config = read_config(resolve_checkpoint_dir(settings.init))
     return config.max_len, config.max_width
+
+
+def check_backbone(backbone: str) -> None:
+    """Refuse, here and in seconds, a --backbone that the workers could not load (a hub id offline and not in the
+    cache, a folder without an encoder), rather than after Ray Train's attempts."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(backbone)
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"--backbone {backbone} cannot be loaded ({reason}): pass a local encoder directory, or fetch "
+                         f"it while online with `hf download {backbone}`") from None
 
 
 def make_trainer(settings: TrainSettings, examples: Sequence[Example], evaluation: Sequence[Example]) -> TorchTrainer:
@@ -109,7 +133,7 @@ def default_cpus_per_worker(workers: int, gpu: bool) -> int:
     GPU workers take their node's CPUs per GPU; CPU workers spread evenly over the nodes with CPUs, each node's
     share the smallest node's CPUs divided by its workers. (Starts Ray if it is not running yet.)"""
     if not ray.is_initialized():
-        ray.init()
+        connect()
     nodes = [n["Resources"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= 1]
     gpu_nodes = [r for r in nodes if r.get("GPU", 0) >= 1]
     if gpu and gpu_nodes:

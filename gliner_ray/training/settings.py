@@ -102,6 +102,12 @@ def record_settings(settings: TrainSettings) -> None:
 
 def has_checkpoint(settings: TrainSettings) -> bool:
     """Whether ``OUTPUT/run/`` holds a checkpoint that a re-run would resume from."""
+    return last_checkpoint_step(settings) is not None
+
+
+def last_checkpoint_step(settings: TrainSettings) -> int | None:
+    """The step of the latest checkpoint under ``OUTPUT/run/`` (``checkpoint_00000500``); None when none."""
     run_fs, run_dir = storage.resolve(settings.run_dir)
     entries = run_fs.get_file_info(pafs.FileSelector(run_dir, allow_not_found=True))
-    return any(e.base_name.startswith("checkpoint_") for e in entries)
+    steps = [e.base_name.removeprefix("checkpoint_") for e in entries if e.base_name.startswith("checkpoint_")]
+    return max((int(step) for step in steps if step.isdigit()), default=None)

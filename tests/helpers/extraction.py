@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -15,6 +18,7 @@ import pytest
 
 from gliner_ray import GLiNER
 from gliner_ray.extract import Settings
+from tests.helpers import REPO
 
 LABELS = ("person", "organization", "location")
 THRESHOLD = 0.3  # low: a random model then finds many mentions to compare
@@ -88,3 +92,28 @@ def write_corpus(directory: Path, shards: int, docs_per_shard: int, seed: int) -
         (directory / f"part-{shard:02d}.jsonl").write_bytes(jsonl(records))
         documents.update({r["id"]: r["text"] for r in records})
     return documents
+
+
+def start_job(corpus: Path, output: Path, model_dir: str, *flags: str) -> subprocess.Popen:
+    """``gliner-ray extract`` as its own driver process, on the test's Ray cluster."""
+    import ray
+
+    command = [
+        sys.executable, "-m", "gliner_ray.cli", "extract", "--input", str(corpus), "--output", str(output),
+        "--model", model_dir, "--labels", ",".join(LABELS), "--threshold", str(THRESHOLD),
+        "--address", ray.get_runtime_context().gcs_address, *flags,
+    ]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, job: subprocess.Popen, timeout: float = 600) -> None:
+    """Poll ``condition`` until it holds, generously (a job starting its own Ray on a busy machine takes minutes);
+    fail the test if the job ends first or it takes too long."""
+    deadline = time.time() + timeout
+    while not condition():
+        if job.poll() is not None:
+            pytest.fail(f"the job ended (code {job.returncode}) before the test could step in:\n{job.stdout.read()[-3000:]}")
+        if time.time() > deadline:
+            job.kill()
+            pytest.fail("timed out waiting for the job")
+        time.sleep(0.05)
