@@ -86,7 +86,7 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
     if settings.relations and config.relations_layer is None:
         raise ValueError(f"--relations needs a relation extraction (relex) checkpoint; {settings.model} extracts "
                          f"entities only: leave --relations out, or pass a relex --model")
-    tokenizer.text_token_budget(settings.labels, settings.relations)  # raises when the prompt leaves no room for text
+    tokenizer.label_passes(settings.labels, settings.relations)  # raises when a label cannot fit a prompt
 
 
 def claim(store: Store, settings: Settings) -> None:
