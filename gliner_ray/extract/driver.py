@@ -25,7 +25,7 @@ from ..corpus import Shard
 from .chunks import read_chunks
 from .progress import Progress
 from .scoring import ScoreChunks
-from .settings import Scale, Settings, check_arguments, claim
+from .settings import Scale, Settings, check_arguments, claim, prompt_tokenizer
 from .store import (COUNTS, OUTPUT_FOLDERS, Store, clear_partial_outputs, delete_results, finished_shards, publish,
                     shard_key, write_empty_tables)
 
@@ -56,6 +56,10 @@ def extract(
     started = time.time()
     settings = settings.cleaned()
     check_arguments(settings, scale)
+    label_passes = len(prompt_tokenizer(settings.model)[0].label_passes(settings.labels, settings.relations))
+    if label_passes > 1:
+        logger.info("%d entity types do not fit one prompt: each window is scored in %d label passes",
+                    len(settings.labels), label_passes)
     store = Store(output_uri)
     shards = corpus.list_shards(input_uri, input_format, storage.display(store.fs, store.root), settings.split_bytes)
     store.check_reachable()
@@ -73,6 +77,7 @@ def extract(
     else:
         statistics = {}
     success = _success(settings, shards, pending, done, statistics, time.time() - started)
+    success["label_passes"] = label_passes
     write_empty_tables(store, OUTPUT_FOLDERS if settings.relations else ("mentions", "errors"), settings.metadata())
     store.write_json("_SUCCESS", success)
     logger.info("done: %s", json.dumps(success))
