@@ -61,6 +61,7 @@ class ScoreChunks:
         """Score one chunk row, write its staged files, and report its counts and where its time went."""
         info, documents, errors, seconds = unpack_chunk(chunk)
         mentions, relations, words = self.mentions(documents, seconds)
+        dropped_pairs = seconds.pop("dropped_pairs", 0)  # counted beside the stage times while scoring
         tick = time.perf_counter()
         errors = pa.Table.from_pylist([{"source": info["source"], **e} for e in errors], schema=ERROR_SCHEMA)
         tables = {"mentions": mentions, "relations": relations, "errors": errors}
@@ -68,7 +69,7 @@ class ScoreChunks:
         lap(seconds, "write", tick)
         return {
             **info, "documents": len(documents) + len(errors), "failed": len(errors),
-            "mentions": mentions.num_rows, "relations": relations.num_rows, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
+            "mentions": mentions.num_rows, "relations": relations.num_rows, "dropped_pairs": dropped_pairs, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
             "actor_forward": self.forward_seconds, "actor_elapsed": time.perf_counter() - self.started,
             "actor_label_encoder_runs": self.model.label_encoder_runs,
             "damaged": any(reason.startswith(corpus.DAMAGED) for reason in errors["reason"].to_pylist()),
@@ -129,9 +130,11 @@ class ScoreChunks:
         with self.model_lock:
             forward_before = seconds.get("forward", 0.0)
             if settings.relations:
+                dropped_before = self.model.dropped_pairs
                 scored, pairs = self.model.score_relation_rows(
                     rows, settings.threshold, relation_threshold=settings.relation_threshold,
-                    batch_size=self.batch_size, seconds=seconds)
+                    batch_size=self.batch_size, seconds=seconds, max_pairs=settings.max_pairs)
+                seconds["dropped_pairs"] = seconds.get("dropped_pairs", 0) + self.model.dropped_pairs - dropped_before
             else:
                 scored = self.model.score_rows(rows, settings.threshold, self.batch_size, seconds)
                 pairs = [[] for _ in rows]
