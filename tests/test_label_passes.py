@@ -81,3 +81,25 @@ def test_one_pass_is_unchanged(model):
     tokenizer, config = model.prompt_tokenizer, model.config
     text, windows = tokenizer.plan(LONG_TEXT.split(), ["person", "city"], config.max_len, config.max_width)
     assert len(tokenizer.rows(0, LONG_TEXT.split(), ["person", "city"], config.max_len, config.max_width)) == len(windows)
+
+
+def test_extraction_scores_every_window_once_per_pass(tmp_path, tiny_gliner_dir):
+    """The model actor (without Ray) gives ``predict``'s mentions with labels that need several passes."""
+    import pyarrow.parquet as pq
+
+    from gliner_ray.corpus import Record
+    from gliner_ray.extract import Settings
+    from gliner_ray.extract.chunks import plan_chunk
+    from gliner_ray.extract.scoring import ScoreChunks
+
+    texts = [*TEXTS, LONG_TEXT]
+    settings = Settings(model=tiny_gliner_dir, labels=tuple(MANY_LABELS), threshold=0.3).cleaned()
+    chunk = plan_chunk("k", "src", 0, True, [Record(i, f"d{i}", t) for i, t in enumerate(texts)], settings)
+    actor = ScoreChunks(settings, str(tmp_path / "out"), batch_size=1, threads=1)
+    assert len(actor.passes) > 1
+    summary = actor(chunk).to_pylist()[0]
+    table = pq.read_table(tmp_path / "out" / "_tmp" / "k").to_pylist()
+    expected = GLiNER.from_pretrained(tiny_gliner_dir, device="cpu").predict(texts, MANY_LABELS, threshold=0.3, batch_size=1)
+    assert summary["mentions"] == len(table) == sum(map(len, expected)) > 10
+    got = [(r["doc_id"], r["start"], r["end"], r["label"]) for r in table]
+    assert sorted(got) == sorted((f"d{i}", e["start"], e["end"], e["label"]) for i, doc in enumerate(expected) for e in doc)
