@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain
-from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
-from .text import Window, Words, build_prompt, plan_windows, sentence_ends
+from .text import Window, build_prompt, fewest_groups, plan_windows, sentence_ends
 
 if TYPE_CHECKING:
     from .model import GLiNERConfig
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # A word's later sub-tokens only add context; a pathological "word" (a URL, base64) is cut to this many.
 MAX_SUBTOKENS_PER_WORD = 32
 WORD_CACHE_SIZE = 1 << 20  # distinct words remembered per tokenizer (cleared when full)
+MIN_TEXT_TOKENS = 64  # a label prompt must leave at least this many of the encoder's tokens to the text
 
 
 @dataclass
@@ -80,17 +81,6 @@ class TokenizedText(NamedTuple):
     offsets: np.ndarray  # (words + 1,) int64
 
 
-class Slice(NamedTuple):
-    """Part of a long text planned on its own: its words from ``first_word`` on, their character offsets and
-    sub-tokens, and the windows (in the whole text's word indices) that this slice scores."""
-
-    first_word: int
-    word_starts: list[int]  # character offset of each word of the slice
-    word_ends: list[int]
-    text: TokenizedText  # the slice's words only: word first_word + i is text's word i
-    windows: list[Window]
-
-
 class PromptTokenizer:
     """Wraps a Hugging Face tokenizer with GLiNER's prompt format and the encoder's length limit.
 
@@ -113,6 +103,7 @@ class PromptTokenizer:
         self.prefix = probe["input_ids"][:first]
         self.suffix = probe["input_ids"][last + 1 :]
         self._prompt_cache: dict[tuple[str, ...], list[list[int]]] = {}
+        self._passes_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, ...]]] = {}
         self._word_cache: dict[str, list[int]] = {}
         # Whether a word's sub-tokens are the same wherever it stands (first or later, beside any neighbour):
         # then a word can be tokenized once and remembered. A tokenizer that marks the first word differently
@@ -180,16 +171,52 @@ class PromptTokenizer:
 
     def text_token_budget(self, labels: Sequence[str], relations: Sequence[str] = ()) -> int:
         """How many text sub-tokens fit beside this label prompt; a clear error when the prompt alone is too long."""
-        prompt_tokens = sum(map(len, self.prompt_token_ids(labels, relations)))
-        budget = self.max_tokens - len(self.prefix) - len(self.suffix) - prompt_tokens
-        if budget < 64:
+        budget = self._text_tokens_left(labels, relations)
+        if budget < MIN_TEXT_TOKENS:
+            prompt_tokens = sum(map(len, self.prompt_token_ids(labels, relations)))
             raise ValueError(
                 f"{len(labels)} entity types{f' and {len(relations)} relation types' if relations else ''} take "
-                f"{prompt_tokens} of the encoder's {self.max_tokens} tokens, "
-                f"leaving {max(budget, 0)} for text (at least 64 are needed): pass fewer or shorter labels, "
-                f"or split them over several calls"
+                f"{prompt_tokens} of the encoder's {self.max_tokens} tokens, leaving {max(budget, 0)} for text (at "
+                f"least {MIN_TEXT_TOKENS} are needed): pass fewer or shorter "
+                f"{'relation types (entity types are split into passes only without relations)' if relations else 'labels'}"
             )
         return budget
+
+    def _text_tokens_left(self, labels: Sequence[str], relations: Sequence[str] = ()) -> int:
+        return self.max_tokens - len(self.prefix) - len(self.suffix) - sum(map(len, self.prompt_token_ids(labels, relations)))
+
+    def label_passes(self, labels: Sequence[str], relations: Sequence[str] = ()) -> list[tuple[str, ...]]:
+        """The labels in the fewest balanced groups whose prompts each leave ``MIN_TEXT_TOKENS`` to the text: one
+        group (all labels) when they fit. A label too long to fit even alone is refused by name; so are relation
+        types beside labels that need several passes (a relation's two entities must share one prompt)."""
+        key = (tuple(labels), tuple(relations))
+        if key not in self._passes_cache:
+            if len(self._passes_cache) > 256:
+                self._passes_cache.clear()
+            self._passes_cache[key] = self._split_labels(*key)
+        return self._passes_cache[key]
+
+    def _split_labels(self, labels: tuple[str, ...], relations: tuple[str, ...]) -> list[tuple[str, ...]]:
+        if relations or self._text_tokens_left(labels) >= MIN_TEXT_TOKENS:
+            self.text_token_budget(labels, relations)  # raises when it does not fit
+            return [labels]
+        capacity = self._text_tokens_left(()) - MIN_TEXT_TOKENS  # the tokens labels may take in one prompt
+        ent_tokens = len(self.word_token_ids([self.ent_token])[0])
+        costs = [ent_tokens + len(ids) for ids in self.word_token_ids(labels)]
+        for label, cost in zip(labels, costs):
+            if cost > capacity:
+                raise ValueError(f"the entity type {label[:80]!r} takes {cost} tokens in the prompt, more than the "
+                                 f"{capacity} a prompt of this encoder ({self.max_tokens} tokens) leaves beside "
+                                 f"{MIN_TEXT_TOKENS} tokens of text: shorten it")
+        passes = [tuple(labels[i] for i in group) for group in fewest_groups(costs, capacity)]
+        for group in passes:
+            self.text_token_budget(group)  # a tokenizer that splits a prompt word by its neighbours could differ
+        return passes
+
+    def window_budget(self, labels: Sequence[str], relations: Sequence[str] = ()) -> int:
+        """Text sub-tokens per window when every label pass (``label_passes``) scores the same windows: what the
+        longest pass prompt leaves."""
+        return min(self.text_token_budget(group, relations) for group in self.label_passes(labels, relations))
 
     def plan(self, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int,
              relations: Sequence[str] = ()) -> tuple[TokenizedText, list[Window]]:
@@ -198,63 +225,17 @@ class PromptTokenizer:
         text = self.tokenize(words)
         if not words:
             return text, []
-        budget = self.text_token_budget(labels, relations)
+        budget = self.window_budget(labels, relations)
         windows = plan_windows(np.diff(text.offsets).tolist(), max_words, budget, 2 * max_width, sentence_ends(words))
         return text, windows
 
-    def plan_slices(self, pieces: Iterable[Words], labels: Sequence[str], max_words: int, max_width: int,
-                    slice_words: int, relations: Sequence[str] = ()) -> Iterator[Slice]:
-        """``plan`` for a long text given as consecutive pieces of words, one slice of about ``slice_words`` words
-        at a time, so that memory holds one slice, never the whole text: the windows are exactly ``plan``'s.
-
-        Each slice is planned with ``plan_windows`` from a window start on. Only its last window can differ from
-        the whole text's (it was cut short by the slice's end): it is dropped and starts the next slice, and the
-        ownership at the seam is the one ``plan_windows`` gives between neighbours."""
-        budget, overlap = self.text_token_budget(labels, relations), 2 * max_width
-        slice_words = max(slice_words, max_words + 1)  # room for a whole window and the start of the next
-        pieces = iter(pieces)
-        words: list[str] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        first, previous_end, context, done = 0, None, None, False
-        while True:
-            while not done and len(words) < slice_words:
-                piece = next(pieces, None)
-                done = piece is None
-                if piece is not None:
-                    words += piece.words
-                    starts += piece.starts
-                    ends += piece.ends
-            if not words:
-                return
-            text = self._tokenize_after(context, words)
-            windows = plan_windows(np.diff(text.offsets).tolist(), max_words, budget, overlap, sentence_ends(words))
-            cut = None
-            if not done:
-                cut = windows.pop().start  # reached the slice's end, so maybe not the whole text's window
-            windows = [Window(w.start + first, w.end + first, w.own_start + first, w.own_end + first) for w in windows]
-            if previous_end is not None:
-                windows[0] = windows[0]._replace(own_start=(windows[0].start + previous_end) // 2)
-            yield Slice(first, starts, ends, text, windows)
-            if cut is None:
-                return
-            previous_end, context = windows[-1].end, words[cut - 1]
-            words, starts, ends, first = words[cut:], starts[cut:], ends[cut:], first + cut
-
-    def _tokenize_after(self, context: str | None, words: list[str]) -> TokenizedText:
-        """``tokenize(words)``, as the words tokenize after ``context`` (the word before them) in the whole text:
-        the same for a context-free tokenizer; others differ on a text's first word, so they see one more."""
-        if context is None or self.context_free:
-            return self.tokenize(words)
-        text = self.tokenize([context, *words])
-        return TokenizedText(text.tokens[text.offsets[1] :], text.offsets[1:] - text.offsets[1])
-
     def rows(self, text_index: int, words: Sequence[str], labels: Sequence[str], max_words: int, max_width: int,
              relations: Sequence[str] = ()) -> list[Row]:
-        """The model rows of a pre-split text (see ``plan``)."""
+        """The model rows of a pre-split text (see ``plan``): each window once per label pass (``label_passes``)."""
         labels, relations = tuple(labels), tuple(relations)
         text, windows = self.plan(words, labels, max_words, max_width, relations)
-        return window_rows(text_index, text, windows, labels, self.prompt_token_ids(labels, relations), relations)
+        return [row for group in self.label_passes(labels, relations)
+                for row in window_rows(text_index, text, windows, group, self.prompt_token_ids(group, relations), relations)]
 
     def collate(self, prompts: Sequence[list[list[int]]], texts: Sequence[Sequence[list[int]]]) -> Batch:
         """One row per (prompt word ids, text word ids) pair, padded to the longest row."""

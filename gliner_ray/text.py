@@ -200,3 +200,29 @@ def clean_relations(relations: Sequence[str]) -> tuple[str, ...]:
         if not isinstance(relation, str) or not relation.strip():
             raise ValueError(f"relation type {relation!r} is not a non-empty string")
     return cleaned
+
+
+def balanced_groups(costs: Sequence[int], groups: int) -> list[list[int]]:
+    """The indices of ``costs`` dealt into at most ``groups`` groups of about equal total cost: the costliest first,
+    each to the lightest group so far (ties: the earlier group). Each group keeps its items in their given order."""
+    loads = [0] * groups
+    members: list[list[int]] = [[] for _ in range(groups)]
+    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        lightest = loads.index(min(loads))
+        loads[lightest] += costs[i]
+        members[lightest].append(i)
+    return [sorted(group) for group in members if group]
+
+
+def fewest_groups(costs: Sequence[int], capacity: int) -> list[list[int]]:
+    """``balanced_groups`` with the fewest groups whose total costs each stay within ``capacity`` (every cost must
+    fit alone). One group when all fit together; never more groups than items."""
+    too_big = [cost for cost in costs if cost > capacity]
+    if too_big:
+        raise ValueError(f"a cost of {too_big[0]} cannot fit in a group of capacity {capacity}")
+    count = max(1, -(-sum(costs) // capacity)) if capacity > 0 else 1
+    while True:
+        groups = balanced_groups(costs, count)
+        if all(sum(costs[i] for i in group) <= capacity for group in groups):
+            return groups
+        count += 1

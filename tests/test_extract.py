@@ -21,6 +21,7 @@ import pytest
 
 from gliner_ray.cli import main
 from gliner_ray.extract import Scale, Settings, extract
+from gliner_ray.slicing import plan_slices
 from tests.helpers.extraction import (
     LABELS, THRESHOLD, assert_same_as_predict, jsonl, make_texts, mention_rows, s3_listing, settings, start_job,
     success, wait_for, write_corpus,
@@ -294,7 +295,7 @@ def test_a_long_document_scored_in_slices_gives_the_mentions_of_scoring_it_whole
     whole_text, whole = tokenizer.plan(split_words(long_text).words, LABELS, config.max_len, config.max_width)
     for context_free in (False, True):  # False: the path of tokenizers that mark a text's first word
         tokenizer.context_free = context_free
-        slices = list(tokenizer.plan_slices(pieces, LABELS, config.max_len, config.max_width, 400))
+        slices = list(plan_slices(tokenizer, pieces, tokenizer.window_budget(LABELS), config.max_len, config.max_width, 400))
         assert len(slices) > 5 and [w for s in slices for w in s.windows] == whole
         for s in slices:
             first, stop = whole_text.offsets[s.first_word], whole_text.offsets[s.first_word + len(s.word_starts)]

@@ -57,6 +57,7 @@ def test_relations_on_s3_are_those_of_predict_relations_written_once_and_typed_b
     assert mentions.num_rows == sum(map(len, entities))
     assert (first["relations"], first["mentions"], first["relation_types"]) == (len(expected), mentions.num_rows,
                                                                                  list(RELATIONS))
+    assert first["dropped_pairs"] >= 0  # pairs over --max-pairs per window are counted, never silent
     assert not s3_listing(s3_bucket, "out/_tmp/")
 
     files = s3_listing(s3_bucket, "out/relations/")

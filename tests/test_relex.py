@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from gliner_ray import GLiNER
@@ -56,7 +57,9 @@ def test_relex_checkpoints_give_the_references_entities_and_relations(relex_dirs
     assert isinstance(ours, RelexGLiNER)
     options = dict(threshold=0.5, adjacency_threshold=adjacency, relation_threshold=relation_threshold)
     expected_entities, expected_relations = reference.inference(TEXTS, LABELS, relations=RELATIONS, **options)
-    entities, relations = ours.predict_relations(TEXTS, LABELS, RELATIONS, **options)
+    # The reference scores every pair; these random heads take about half of all spans as entities, so their
+    # windows hold far more pairs than the default cap (test_relation_pairs_are_capped_per_window_and_counted).
+    entities, relations = ours.predict_relations(TEXTS, LABELS, RELATIONS, max_pairs=None, **options)
     assert_same_entities(entities, expected_entities)
     assert_same_relations(relations, expected_relations)
     assert sum(map(len, relations)) >= 3, "the comparison must involve real relations"
@@ -75,7 +78,8 @@ def test_relex_save_round_trip_loads_in_the_reference(relex_dirs, tmp_path):
     reference = ReferenceGLiNER.from_pretrained(str(tmp_path / "ours"), map_location="cpu")
     assert type(reference.model).__name__ == "UniEncoderSpanRelexModel"
     _, expected = reference.inference(TEXTS, LABELS, relations=RELATIONS, threshold=0.5)
-    assert_same_relations(GLiNER.from_pretrained(tmp_path / "ours").predict_relations(TEXTS, LABELS, RELATIONS)[1],
+    assert_same_relations(GLiNER.from_pretrained(tmp_path / "ours").predict_relations(TEXTS, LABELS, RELATIONS,
+                                                                                  max_pairs=None)[1],
                           expected)
 
 
@@ -136,3 +140,32 @@ def test_the_predict_command_prints_relations_and_refuses_them_for_entity_only_m
     assert (printed["entities"], printed["relations"]) == (expected[0][0], expected[1][0]) and printed["relations"]
     assert main(["predict", "--model", tiny_gliner_dir, "--labels", "person", "--relations", "works for", "Ada"]) != 0
     assert "--relations needs a relation extraction" in capsys.readouterr().err
+
+
+def test_best_pairs_keeps_the_pairs_of_the_best_entities():
+    from gliner_ray.models.relex import best_pairs
+
+    scores = torch.tensor([0.6, 0.9, 0.7, 0.8])  # entity ranks: 1 first, then 3, 2, 0
+    pairs = (~torch.eye(4, dtype=torch.bool)).nonzero()
+    assert best_pairs(pairs, scores, 2).tolist() == [[1, 3], [3, 1]]
+    assert best_pairs(pairs, scores, 5).tolist() == [[1, 2], [1, 3], [2, 1], [3, 1], [3, 2]]  # not yet 2 -> 3
+    assert best_pairs(pairs, scores, 12).tolist() == pairs.tolist()
+
+
+def test_relation_pairs_are_capped_per_window_and_counted(relex_dirs):
+    """At most ``max_pairs`` entity pairs per window are scored; those left out are counted, never silent."""
+    ours = GLiNER.from_pretrained(relex_dirs["none"], device="cpu")
+    words = TEXTS[0].split()
+    rows = ours.prompt_tokenizer.rows(0, words, tuple(LABELS), 384, ours.config.max_width, tuple(RELATIONS))
+    all_pairs = ours.score_relation_rows(rows, 0.5, max_pairs=None)[1][0]
+    assert ours.dropped_pairs == 0
+    assert len(rows) == 1
+    capped = ours.score_relation_rows(rows, 0.5, max_pairs=6)[1][0]
+    num_pairs = ours.dropped_pairs + 6  # the window's pairs: those scored and those left out
+    assert len({(c.head, c.tail) for c in capped}) <= 6 < len({(c.head, c.tail) for c in all_pairs})
+    scores = {(c.head, c.tail, c.relation): c.score for c in all_pairs}
+    assert ours.dropped_pairs > 0 and capped
+    assert all(abs(scores[(c.head, c.tail, c.relation)] - c.score) < 1e-5 for c in capped)  # fewer pairs: rounding
+    # A cap the window does not reach changes nothing.
+    dropped = ours.dropped_pairs
+    assert ours.score_relation_rows(rows, 0.5, max_pairs=num_pairs)[1][0] == all_pairs and ours.dropped_pairs == dropped

@@ -10,6 +10,7 @@ from ..corpus import MAX_RECORD_BYTES
 from ..extract import Limits, Scale, Settings, extract
 from ..extract.early_stop import EARLY_STOP_RECORDS
 from ..shards import FORMATS, SPLIT_BYTES
+from ..predict.relex import MAX_PAIRS
 from .args import add_label_arguments, add_precision_argument, comma_list, labels_from_args
 
 
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relations", help='relation types, comma-separated: "works for,located in" (relex models; '
                         'writes relations/ beside mentions/)')
     parser.add_argument("--relation-threshold", type=float, help="keep relations scoring above this (default: --threshold)")
+    parser.add_argument("--max-pairs", type=int, default=MAX_PAIRS, help=f"relex: entity pairs scored per window at most, "
+                        f"the best-scoring entities' first; _SUCCESS counts the pairs left out (default: {MAX_PAIRS})")
     parser.add_argument("--output", required=True, help="output directory, local or s3://")
     parser.add_argument("--overwrite", action="store_true", help="delete earlier results in --output and start again")
     parser.add_argument("--max-chars", type=int, help="send documents longer than this to errors/ (default: no cap)")
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> None:
         multi_label=args.multi_label, id_field=args.id_field, text_field=args.text_field, max_chars=args.max_chars,
         max_record_bytes=args.max_record_size,
         split_bytes=args.split_size, precision=args.precision, relations=tuple(comma_list(args.relations or "")),
-        relation_threshold=args.relation_threshold,
+        relation_threshold=args.relation_threshold, max_pairs=args.max_pairs,
     )
     scale = Scale(
         actors=args.actors, num_gpus_per_actor=args.num_gpus_per_actor, cpus_per_actor=args.cpus_per_actor,

@@ -97,7 +97,7 @@ def _plan_documents(documents: list[Record], settings: Settings, long_chars: int
     """Per document, as the columns of DOCUMENT_TYPE: whether it is sliced, its words' character offsets, its
     sub-tokens and its windows (numpy arrays; empty for a sliced document)."""
     tokenizer, config = prompt_tokenizer(settings.model)
-    budget = tokenizer.text_token_budget(settings.labels, settings.relations)
+    budget = tokenizer.window_budget(settings.labels, settings.relations)  # every label pass scores these windows
     overlap = 2 * config.max_width
     split_words = word_splitter(config.words_splitter_type)  # the checkpoint's, as GLiNER.predict uses
     columns: dict[str, list] = defaultdict(list)

@@ -27,7 +27,7 @@ from .chunks import read_chunks
 from .early_stop import Limits, check_error_rate, check_first_records
 from .progress import Progress, duration
 from .scoring import ScoreChunks
-from .settings import Scale, Settings, check_arguments, claim
+from .settings import Scale, Settings, check_arguments, claim, prompt_tokenizer
 from .store import (COUNTS, OUTPUT_FOLDERS, Store, clear_partial_outputs, delete_results, finished_shards, publish,
                     shard_key, write_empty_tables)
 
@@ -61,6 +61,10 @@ def extract(
     settings = settings.cleaned()
     check_arguments(settings, scale)
     limits.check()
+    label_passes = len(prompt_tokenizer(settings.model)[0].label_passes(settings.labels, settings.relations))
+    if label_passes > 1:
+        logger.info("%d entity types do not fit one prompt: each window is scored in %d label passes",
+                    len(settings.labels), label_passes)
     store = Store(output_uri)
     shards = list_shards(input_uri, input_format, storage.display(store.fs, store.root), settings.split_bytes)
     store.check_reachable()
@@ -88,6 +92,7 @@ def extract(
         done.update(published)
     success = _success(settings, shards, pending, done, statistics, time.time() - started)
     check_error_rate(success["failed"], success["documents"], limits, store.uri)  # a resumed run's totals too
+    success["label_passes"] = label_passes
     folders = OUTPUT_FOLDERS if settings.relations else ("mentions", "errors")
     write_empty_tables(store, folders, settings.metadata())
     store.write_json("_SUCCESS", success)

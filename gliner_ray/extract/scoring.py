@@ -13,9 +13,10 @@ import pyarrow as pa
 
 from .. import corpus
 from ..decode import Relation, RelationCandidate, Span, decode_relations, greedy_decode
-from ..encoding import Row, window_rows
+from ..encoding import Row, TokenizedText, window_rows
 from ..predict import GLiNER
-from ..text import split_in_pieces
+from ..slicing import plan_slices
+from ..text import Window, split_in_pieces
 from ..timing import lap
 from .chunks import Document, unpack_chunk, unpack_documents
 from .settings import Settings
@@ -39,7 +40,10 @@ class ScoreChunks:
         self.batch_size = batch_size
         self.slice_words = slice_words
         self.model = GLiNER.from_pretrained(settings.model, dtype=settings.precision)
-        self.prompt = self.model.prompt_tokenizer.prompt_token_ids(settings.labels, settings.relations)
+        tokenizer = self.model.prompt_tokenizer
+        # Each label pass (labels too many for one prompt) and its prompt: every window is scored once per pass.
+        self.passes = [(group, tokenizer.prompt_token_ids(group, settings.relations))
+                       for group in tokenizer.label_passes(settings.labels, settings.relations)]
         self.model.prepare_labels(settings.labels)  # bi-encoders: the label vectors, once for the whole corpus
         self.store = Store(output_uri)
         self.model_lock = threading.Lock()
@@ -57,6 +61,7 @@ class ScoreChunks:
         """Score one chunk row, write its staged files, and report its counts and where its time went."""
         info, documents, errors, seconds = unpack_chunk(chunk)
         mentions, relations, words = self.mentions(documents, seconds)
+        dropped_pairs = seconds.pop("dropped_pairs", 0)  # counted beside the stage times while scoring
         tick = time.perf_counter()
         errors = pa.Table.from_pylist([{"source": info["source"], **e} for e in errors], schema=ERROR_SCHEMA)
         tables = {"mentions": mentions, "relations": relations, "errors": errors}
@@ -64,7 +69,7 @@ class ScoreChunks:
         lap(seconds, "write", tick)
         return {
             **info, "documents": len(documents) + len(errors), "failed": len(errors),
-            "mentions": mentions.num_rows, "relations": relations.num_rows, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
+            "mentions": mentions.num_rows, "relations": relations.num_rows, "dropped_pairs": dropped_pairs, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
             "actor_forward": self.forward_seconds, "actor_elapsed": time.perf_counter() - self.started,
             "actor_label_encoder_runs": self.model.label_encoder_runs,
             "damaged": any(reason.startswith(corpus.DAMAGED) for reason in errors["reason"].to_pylist()),
@@ -75,8 +80,7 @@ class ScoreChunks:
         ``predict_relations`` finds them; none unless ``--relations``), and their words."""
         tick = time.perf_counter()
         docs = unpack_documents(documents)
-        rows = [row for d, doc in enumerate(docs)
-                for row in window_rows(d, doc.tokens, doc.windows, self.settings.labels, self.prompt, self.settings.relations)]
+        rows = [row for d, doc in enumerate(docs) for row in self._rows(d, doc.tokens, doc.windows)]
         lap(seconds, "unpack", tick)
         found, pairs, char_offsets, words = self._candidates(docs, rows, seconds)
         tick = time.perf_counter()
@@ -103,6 +107,11 @@ class ScoreChunks:
                 words += self._score_slices(d, doc.text, found[d], pairs[d], char_offsets[d], seconds)
         return found, pairs, char_offsets, words
 
+    def _rows(self, d: int, text: TokenizedText, windows: list[Window], first_word: int = 0) -> list[Row]:
+        """The model rows of document ``d``: each of its windows once per label pass."""
+        return [row for labels, prompt in self.passes
+                for row in window_rows(d, text, windows, labels, prompt, self.settings.relations, first_word)]
+
     def _decode(self, found: list[list[Span]], pairs: list[list[RelationCandidate]]) -> tuple[list, list]:
         """The mentions each document keeps (greedy decoding) and the relations between them, as (document, Span)
         and (document, Relation) pairs."""
@@ -121,9 +130,11 @@ class ScoreChunks:
         with self.model_lock:
             forward_before = seconds.get("forward", 0.0)
             if settings.relations:
+                dropped_before = self.model.dropped_pairs
                 scored, pairs = self.model.score_relation_rows(
                     rows, settings.threshold, relation_threshold=settings.relation_threshold,
-                    batch_size=self.batch_size, seconds=seconds)
+                    batch_size=self.batch_size, seconds=seconds, max_pairs=settings.max_pairs)
+                seconds["dropped_pairs"] = seconds.get("dropped_pairs", 0) + self.model.dropped_pairs - dropped_before
             else:
                 scored = self.model.score_rows(rows, settings.threshold, self.batch_size, seconds)
                 pairs = [[] for _ in rows]
@@ -132,18 +143,18 @@ class ScoreChunks:
 
     def _score_slices(self, d: int, text: str, found: list, pairs: list, char_offsets: tuple[dict, dict],
                       seconds: dict[str, float]) -> int:
-        """Score a long document slice by slice (``PromptTokenizer.plan_slices``): the candidates (and relation
+        """Score a long document slice by slice (``slicing.plan_slices``): the candidates (and relation
         candidates), exactly those of the whole document, join ``found`` (and ``pairs``), and the character offsets
         of their first and last words join ``char_offsets``, so decoding runs over the whole document as for any
         other. Returns its words."""
         tokenizer, config = self.model.prompt_tokenizer, self.model.config
-        labels, relations = self.settings.labels, self.settings.relations
+        budget = tokenizer.window_budget(self.settings.labels, self.settings.relations)
         # Pieces of as many characters as a slice has words: a slice gathers a few.
         pieces = split_in_pieces(self.model.split_words, text, self.slice_words)
         first_chars, last_chars = char_offsets
         words, tick = 0, time.perf_counter()
-        for part in tokenizer.plan_slices(pieces, labels, config.max_len, config.max_width, self.slice_words, relations):
-            rows = window_rows(d, part.text, part.windows, labels, self.prompt, relations, first_word=part.first_word)
+        for part in plan_slices(tokenizer, pieces, budget, config.max_len, config.max_width, self.slice_words):
+            rows = self._rows(d, part.text, part.windows, part.first_word)
             lap(seconds, "plan", tick)
             scored, scored_pairs = self._score(rows, seconds)
             for spans in scored:

@@ -12,6 +12,7 @@ from .. import corpus
 from ..checks import changed_settings, check_at_least, check_threshold
 from ..precision import PRECISIONS
 from ..predict.families import load_prompt_tokenizer
+from ..predict.relex import MAX_PAIRS
 from ..shards import SPLIT_BYTES
 from ..text import clean_labels, clean_relations
 from .store import Store
@@ -37,6 +38,7 @@ class Settings:
     precision: str = "fp32"  # the model's number format (see precision.py); bf16/fp16 change scores slightly
     relations: tuple[str, ...] = ()  # relation types (relex models): also write relations/
     relation_threshold: float | None = None  # keep relations scoring above this (None: ``threshold``)
+    max_pairs: int = MAX_PAIRS  # entity pairs scored per window at most, the best-scoring entities' first
 
     def cleaned(self) -> Settings:
         """The same settings with the entity and relation types validated and deduplicated."""
@@ -81,6 +83,7 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}")
     check_at_least(settings.max_chars, "--max-chars")
     check_at_least(settings.max_record_bytes, "--max-record-size")
+    check_at_least(settings.max_pairs, "--max-pairs")
     if scale.actors is not None and not 1 <= scale.actors[0] <= scale.actors[1]:
         raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {scale.actors}")
     if settings.relation_threshold is not None:
@@ -89,7 +92,7 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
     if settings.relations and config.relations_layer is None:
         raise ValueError(f"--relations needs a relation extraction (relex) checkpoint; {settings.model} extracts "
                          f"entities only: leave --relations out, or pass a relex --model")
-    tokenizer.text_token_budget(settings.labels, settings.relations)  # raises when the prompt leaves no room for text
+    tokenizer.label_passes(settings.labels, settings.relations)  # raises when a label cannot fit a prompt
 
 
 def claim(store: Store, settings: Settings) -> None:

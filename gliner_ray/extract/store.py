@@ -40,7 +40,7 @@ RELATION_SCHEMA = pa.schema(
 ERROR_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 OUTPUT_SCHEMAS = {"mentions": MENTION_SCHEMA, "relations": RELATION_SCHEMA, "errors": ERROR_SCHEMA}
 OUTPUT_FOLDERS = tuple(OUTPUT_SCHEMAS)  # published tables, one file per shard and chunk
-COUNTS = ("documents", "failed", "mentions", "relations")  # per chunk summary, per shard marker, per run
+COUNTS = ("documents", "failed", "mentions", "relations", "dropped_pairs")  # per chunk summary, per shard marker, per run
 
 
 class Store:

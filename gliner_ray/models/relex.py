@@ -69,15 +69,21 @@ class RelexModel(GLiNERModel):
         return RelexScores(span_logits, word_vecs, prompt_states[:, num_types:])
 
     def relation_logits(self, word_vecs: torch.Tensor, relation_states: torch.Tensor, entities: torch.Tensor,
-                        adjacency_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+                        adjacency_threshold: float, entity_scores: torch.Tensor | None = None,
+                        max_pairs: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
         """One text: word_vecs (W, D), relation_states (R, D), entities (E, 2) word bounds -> the pairs (N, 2) of
-        entity indices that pass the adjacency threshold and their relation logits (N, R)."""
+        entity indices that pass the adjacency threshold, their relation logits (N, R), and how many pairs were left
+        out: ``max_pairs``: at most
+        that many pairs, those of the best-scoring entities (``entity_scores`` (E,)) first (``best_pairs``)."""
         vecs = self.span_head.span_vectors(word_vecs, entities)
         n = len(entities)
         others = ~torch.eye(n, dtype=torch.bool, device=vecs.device)
         if self.adjacency is not None:
             others &= self.adjacency(vecs) > adjacency_threshold
         pairs = others.nonzero()  # row-major: by head, then tail
+        dropped = max(0, len(pairs) - max_pairs) if max_pairs is not None else 0
+        if dropped:
+            pairs = best_pairs(pairs, entity_scores, max_pairs)
         # pair_ffn([e_n ; e_m]) · r = W_2 ReLU(W_h e_n + W_t e_m + b_1) · r + b_2 · r: the first map splits into a
         # head and a tail term computed once per entity, the last folds into the relation side, so a pair costs
         # one (4D) sum and R dot products instead of two matrix products (E² pairs: 2/3 of the work, per pair).
@@ -85,5 +91,17 @@ class RelexModel(GLiNERModel):
         head_weight, tail_weight = first.weight.split(vecs.shape[1], dim=1)
         head_terms, tail_terms = F.linear(vecs, head_weight, first.bias), F.linear(vecs, tail_weight)  # (E, 4D)
         hidden = F.relu(head_terms[pairs[:, 0]] + tail_terms[pairs[:, 1]])  # (N, 4D); dropout is off in eval
-        return pairs, hidden @ (relation_states @ last.weight).T + relation_states @ last.bias
+        return pairs, hidden @ (relation_states @ last.weight).T + relation_states @ last.bias, dropped
 
+
+
+def best_pairs(pairs: torch.Tensor, entity_scores: torch.Tensor, max_pairs: int) -> torch.Tensor:
+    """The ``max_pairs`` of ``pairs`` (N, 2) between the best-scoring entities: a pair ranks by its weaker entity's
+    rank, then its stronger one's, then head before tail. They keep their given (row-major) order."""
+    rank = torch.empty_like(entity_scores, dtype=torch.long)
+    rank[entity_scores.argsort(descending=True, stable=True)] = torch.arange(len(entity_scores), device=rank.device)
+    n = len(entity_scores)
+    head, tail = rank[pairs[:, 0]], rank[pairs[:, 1]]
+    key = (torch.maximum(head, tail) * n + torch.minimum(head, tail)) * 2 + (head > tail).long()
+    kept = key.argsort(stable=True)[:max_pairs].sort().values
+    return pairs[kept]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from ..models.span import GLiNERModel, span_mask
 from ..precision import inference_dtype
 from ..text import clean_labels, word_splitter
 from ..timing import lap
+
+logger = logging.getLogger(__name__)
 
 
 class GLiNER:
@@ -164,10 +167,19 @@ class GLiNER:
         rows = []
         for i, words in enumerate(texts):
             rows += self.prompt_tokenizer.rows(i, words, label_sets[i], self.config.max_len, self.config.max_width)
+        self.log_label_passes(label_sets)
         candidates: list[list[Span]] = [[] for _ in texts]
         for row, spans in zip(rows, self.score_rows(rows, threshold, batch_size)):
             candidates[row.text_index] += spans
         return [greedy_decode(c, flat_ner=flat_ner, multi_label=multi_label) for c in candidates]
+
+    def log_label_passes(self, label_sets: Sequence[Sequence[str]]) -> int:
+        """The most label passes any of these label lists needs (``PromptTokenizer.label_passes``), logged when over 1."""
+        passes = max((len(self.prompt_tokenizer.label_passes(labels)) for labels in {tuple(x) for x in label_sets}), default=1)
+        if passes > 1:
+            logger.info("%d entity types do not fit one prompt: each window is scored in %d label passes",
+                        max(map(len, label_sets)), passes)
+        return passes
 
     @torch.inference_mode()
     def score_rows(

@@ -22,10 +22,14 @@ from ..text import clean_relations
 from ..timing import lap
 from .base import GLiNER
 
+MAX_PAIRS = 2048  # entity pairs scored per window at most: E entities make E² pairs
+
 
 class RelexGLiNER(GLiNER):
     """``GLiNER`` for relation extraction checkpoints: ``predict`` as for any model, ``predict_relations`` for
     entities and the typed relations between them."""
+
+    dropped_pairs = 0  # entity pairs left unscored by the ``max_pairs`` cap, over this predictor's life
 
     def forward(self, batch: Batch, rows: Sequence[Row]) -> RelexScores:
         return self.model(**batch.to(self.device).model_inputs())
@@ -63,16 +67,19 @@ class RelexGLiNER(GLiNER):
         flat_ner: bool = True,
         multi_label: bool = False,
         batch_size: int = 8,
+        max_pairs: int | None = MAX_PAIRS,
     ) -> tuple[list[list[Span]], list[list[Relation]]]:
         """``predict_relations`` over pre-split texts: decoded spans and relations in word indices. The adjacency and
-        relation thresholds default to ``threshold``, as in the reference library."""
+        relation thresholds default to ``threshold``, as in the reference library. ``max_pairs``: entity pairs scored
+        per window at most (the best-scoring entities' first; ``dropped_pairs`` counts the others), None: all."""
         labels, relations = tuple(self._label_sets(labels, 1)[0]), clean_relations(relations)
         rows = []
         for i, words in enumerate(texts):
             rows += self.prompt_tokenizer.rows(i, words, labels, self.config.max_len, self.config.max_width, relations)
         span_candidates: list[list[Span]] = [[] for _ in texts]
         relation_candidates: list[list[RelationCandidate]] = [[] for _ in texts]
-        scored = self.score_relation_rows(rows, threshold, adjacency_threshold, relation_threshold, batch_size)
+        scored = self.score_relation_rows(rows, threshold, adjacency_threshold, relation_threshold, batch_size,
+                                          max_pairs=max_pairs)
         for row, (spans, pairs) in zip(rows, zip(*scored)):
             span_candidates[row.text_index] += spans
             relation_candidates[row.text_index] += pairs
@@ -88,9 +95,12 @@ class RelexGLiNER(GLiNER):
         relation_threshold: float | None = None,
         batch_size: int = 8,
         seconds: dict[str, float] | None = None,
+        max_pairs: int | None = MAX_PAIRS,
     ) -> tuple[list[list[Span]], list[list[RelationCandidate]]]:
         """For each row: its candidate spans (as ``score_rows``) and its relation candidates, in text word indices.
-        Entities for pairing are all spans of the window above ``threshold``, its overlap with the next included."""
+        Entities for pairing are all spans of the window above ``threshold``, its overlap with the next included;
+        at most ``max_pairs`` pairs of them per window, the best-scoring entities' first (``dropped_pairs`` counts
+        the pairs left out, over the predictor's life)."""
         check_threshold(threshold, "threshold")
         adjacency_threshold = threshold if adjacency_threshold is None else check_threshold(adjacency_threshold, "adjacency_threshold")
         relation_threshold = threshold if relation_threshold is None else check_threshold(relation_threshold, "relation_threshold")
@@ -100,24 +110,28 @@ class RelexGLiNER(GLiNER):
             tick = time.perf_counter()
             self._candidates(scores, batch_rows, threshold, [spans[i] for i in chunk])
             for b, (i, row) in enumerate(zip(chunk, batch_rows)):
-                pairs[i] = self._relation_candidates(scores, b, row, threshold, adjacency_threshold, relation_threshold)
+                pairs[i] = self._relation_candidates(scores, b, row, threshold, adjacency_threshold, relation_threshold,
+                                                     max_pairs)
             lap(seconds, "candidates", tick)
         return spans, pairs
 
     def _relation_candidates(self, scores: RelexScores, b: int, row: Row, threshold: float,
-                             adjacency_threshold: float, relation_threshold: float) -> list[RelationCandidate]:
+                             adjacency_threshold: float, relation_threshold: float,
+                             max_pairs: int | None) -> list[RelationCandidate]:
         num_words, num_labels, num_relations = len(row.word_starts), len(row.labels), len(row.relations)
         if num_relations == 0:
             return []
         logits = scores.span_logits[b, :num_words, :, :num_labels].float()
         inside = span_mask(torch.tensor([num_words]), num_words, self.config.max_width)[0].to(logits.device)
-        selected = ((torch.sigmoid(logits).amax(-1) > threshold) & inside).nonzero()  # (E, 2): start, width
+        best = torch.sigmoid(logits).amax(-1)  # (W, K): each span's best type score
+        selected = ((best > threshold) & inside).nonzero()  # (E, 2): start, width
         if len(selected) < 2:
             return []
         entities = torch.stack([selected[:, 0], selected[:, 0] + selected[:, 1]], dim=1)
-        entity_pairs, pair_logits = self.model.relation_logits(
-            scores.word_vecs[b, :num_words], scores.relation_states[b, :num_relations], entities, adjacency_threshold
-        )
+        entity_pairs, pair_logits, dropped = self.model.relation_logits(
+            scores.word_vecs[b, :num_words], scores.relation_states[b, :num_relations], entities, adjacency_threshold,
+            best[selected[:, 0], selected[:, 1]], max_pairs)
+        self.dropped_pairs += dropped
         probs = torch.sigmoid(pair_logits.float())
         hits = (probs > relation_threshold).nonzero().tolist()
         bounds = (entities + row.window.start).tolist()
