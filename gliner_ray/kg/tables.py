@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .entities import display_form
-from .schema import ENTITY_SCHEMA, RELATION_SCHEMA, TYPED_RELATION_SCHEMA
+from .schema import ALIAS_SCHEMA, ENTITY_SCHEMA, RELATION_SCHEMA, TYPED_RELATION_SCHEMA
 
 
 def sql(query: str, **tables: pa.Table) -> pa.Table:
@@ -24,27 +24,33 @@ def sql(query: str, **tables: pa.Table) -> pa.Table:
 
 
 ENTITY_SQL = """
-WITH forms AS (SELECT entity_id, name, count(*) AS n FROM mentions GROUP BY entity_id, name),
-     names AS (SELECT entity_id, name FROM forms
-               QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY n DESC, name) = 1)
+WITH forms AS (SELECT entity_id, name, count(*) FILTER (WHERE canonical) AS n, count(*) AS all_n
+               FROM mentions GROUP BY entity_id, name),
+     names AS (SELECT entity_id, name, count(*) OVER (PARTITION BY entity_id) AS aliases FROM forms
+               QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY n DESC, all_n DESC, name) = 1)
 SELECT entity_id, any_value(names.name) AS name, any_value(label) AS label, count(*) AS mentions,
-       count(DISTINCT doc_id) AS documents, sum(score::DOUBLE) AS total, sum(abs(score::DOUBLE)) AS magnitude,
+       count(DISTINCT doc_id) AS documents, any_value(aliases) AS aliases, sum(score::DOUBLE) AS total,
+       sum(abs(score::DOUBLE)) AS magnitude,
        min(grain) AS grain, max(score) AS max_score
 FROM mentions JOIN names USING (entity_id) GROUP BY entity_id ORDER BY entity_id
 """
 
 
 def summarize_entities(mentions: pa.Table) -> pa.Table:
-    """One row per entity of ``mentions`` (``ENTITY_SCHEMA``). ``name`` is the most frequent display form, ties
-    broken by the smallest string. ``mean_score`` is the exactly rounded sum (``math.fsum``) over the count, so it
-    does not depend on the row order: a float64 sum is exact when every partial sum is a multiple of the smallest
+    """One row per entity of ``mentions`` (``ENTITY_SCHEMA``). ``name`` is the most frequent display form of its
+    canonical form (``form_id == entity_id``: the long form, when resolving), ties broken by the smallest string;
+    ``aliases`` counts its display forms. ``mean_score`` is the exactly rounded sum (``math.fsum``) over the count,
+    so it does not depend on the row order: a float64 sum is exact when every partial sum is a multiple of the smallest
     score's spacing that float64 can hold, which ``magnitude <= grain * 2**52`` guarantees (always, for float32
     scores in [0.5, 1] and fewer than 2**28 mentions); other entities are summed by ``math.fsum``."""
     spans = pc.dictionary_encode(mentions["span"].combine_chunks())
     names = pa.array([display_form(s) for s in spans.dictionary.to_pylist()], pa.string()).take(spans.indices)
     scores = mentions["score"].to_numpy()
     grain = np.where((scores != 0) & np.isfinite(scores), np.spacing(np.abs(scores)), np.inf).astype(np.float64)
+    canonical = (pc.equal(mentions["form_id"], mentions["entity_id"]) if "form_id" in mentions.column_names
+                 else pa.array(np.ones(mentions.num_rows, bool)))
     table = mentions.select(["entity_id", "doc_id", "label", "score"]).append_column("name", names)
+    table = table.append_column("canonical", canonical)
     rows = sql(ENTITY_SQL, mentions=table.append_column("grain", pa.array(grain)))
 
     total = rows["total"].to_numpy(zero_copy_only=False)
@@ -60,10 +66,25 @@ def summarize_entities(mentions: pa.Table) -> pa.Table:
         total = np.where(exact, total, [fsums.get(e, 0.0) for e in rows["entity_id"].to_pylist()])
     mentions_count = rows["mentions"].to_numpy(zero_copy_only=False)
     return pa.table([
-        rows["entity_id"], rows["name"], rows["label"], rows["mentions"], rows["documents"],
+        rows["entity_id"], rows["name"], rows["label"], rows["mentions"], rows["documents"], rows["aliases"],
         pa.array(total / np.maximum(mentions_count, 1), pa.float64()),
         pc.cast(rows["max_score"], pa.float32(), safe=False),
     ], schema=ENTITY_SCHEMA)
+
+
+ALIAS_SQL = """
+SELECT name AS surface, label, entity_id, rule, count(DISTINCT doc_id) AS evidence, max(rule_score) AS score
+FROM mentions GROUP BY name, label, entity_id, rule ORDER BY entity_id, rule, surface
+"""
+
+
+def summarize_aliases(mentions: pa.Table) -> pa.Table:
+    """``ALIAS_SCHEMA`` rows of resolved ``mentions``: per display form, entity and rule, the documents where the
+    form links to the entity by the rule, and the rule's score."""
+    spans = pc.dictionary_encode(mentions["span"].combine_chunks())
+    names = pa.array([display_form(s) for s in spans.dictionary.to_pylist()], pa.string()).take(spans.indices)
+    table = mentions.select(["entity_id", "doc_id", "label", "rule", "rule_score"]).append_column("name", names)
+    return sql(ALIAS_SQL, mentions=table).cast(ALIAS_SCHEMA)
 
 
 def cooccurrences(mentions: pa.Table, window: int | None) -> pa.Table:
