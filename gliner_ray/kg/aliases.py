@@ -29,7 +29,7 @@ def form_features(surface: str) -> tuple[str, str, bool]:
     form = normalize_surface(surface)
     words = form.split()
     initials = "".join(word[0] for word in words if word not in MINOR_WORDS) if len(words) > 1 else ""
-    token = surface.strip().strip(".")
+    token = "".join(ch for ch in surface if ch.isalnum() or ch.isspace()).strip()  # "(IBM)", "U.S." read so
     acronym = (" " not in token and 2 <= len(token) <= 6 and token.isalnum() and token.isupper()
                and sum(ch.isalpha() for ch in token) >= 2)
     return form, initials, acronym

@@ -68,7 +68,7 @@ ORDER BY r.form_id
 
 def clusters(names: pa.Table, resolution: Resolution) -> dict[str, tuple[str, float]]:
     """``form_id -> (canonical form_id, score)`` for the names merged by similarity (canonical: the most mentioned
-    of its cluster, then the smallest form)."""
+    of its cluster, then the longest form, then the smallest)."""
     ids, labels, forms = (names[c].to_pylist() for c in ("form_id", "label", "form"))
     mentions = names["mentions"].to_pylist()
     parent = list(range(len(ids)))
@@ -88,7 +88,7 @@ def clusters(names: pa.Table, resolution: Resolution) -> dict[str, tuple[str, fl
         members.setdefault(root(i), []).append(i)
     merged = {}
     for group in members.values():
-        canonical = min(group, key=lambda i: (-mentions[i], forms[i], ids[i]))
+        canonical = min(group, key=lambda i: (-mentions[i], -len(forms[i]), forms[i], ids[i]))
         merged.update({ids[i]: (ids[canonical], best[i]) for i in group if i != canonical})
     return merged
 
