@@ -6,6 +6,7 @@ import argparse
 
 from ..kg import build_graph
 from ..kg.graph import BYTES_PER_PARTITION, MAX_PARTITIONS
+from ..kg.graphdb import import_ladybug, load_graph
 from ..kg.resolve import MODES, Resolution
 
 
@@ -48,16 +49,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="...and that at least this many documents resolve it (default %(default)s)")
     parser.add_argument("--similarity", type=float, default=Resolution.similarity,
                         help="near-duplicate names of one type merge at this similarity (0..1, default %(default)s)")
+    parser.add_argument("--graphdb", default=None, metavar="PATH",
+                        help="also load the graph into an embedded LadybugDB database at PATH (Cypher; needs "
+                             "gliner-ray[graph] and a local --output); --overwrite replaces one there")
     parser.add_argument("--partitions", type=int, default=None,
                         help=f"hash partitions of the shuffles (default: one per {BYTES_PER_PARTITION >> 20} MiB of "
                              f"input, at least one per CPU, at most {MAX_PARTITIONS})")
 
 
 def run(args: argparse.Namespace) -> None:
-    """Build the graph the flags describe."""
+    """Build the graph the flags describe (and load it into the graph database)."""
+    if args.graphdb:
+        try:
+            import_ladybug()  # before any work
+        except ImportError as error:
+            raise ValueError(str(error)) from None
     build_graph(
         args.mentions, args.output, min_score=args.min_score, min_count=args.min_count, window=args.window,
         neo4j=args.neo4j, overwrite=args.overwrite, allow_incomplete=args.allow_incomplete,
         partitions=args.partitions, relations=args.relations,
         resolution=Resolution(args.resolve, args.alias_agreement, args.alias_min_documents, args.similarity),
     )
+    if args.graphdb:
+        load_graph(args.output, args.graphdb, args.overwrite)
