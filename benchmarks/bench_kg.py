@@ -110,6 +110,60 @@ def run(mentions: int, args: argparse.Namespace, work: Path, cpus: int) -> dict:
             "kg_over_duckdb": round(seconds / duckdb_seconds, 2), "kg_mentions_per_second": round(mentions / seconds)}
 
 
+QUALITY_RUNS = [  # (row name, --resolve, rules): each rule alone (with the evidence it needs), then all
+    ("normalized", "none", frozenset()),
+    ("within-document", "documents", frozenset({"within-document"})),
+    ("acronym", "documents", frozenset({"acronym"})),
+    ("corpus", "corpus", frozenset({"within-document", "acronym", "corpus"})),
+    ("similarity", "corpus", frozenset({"similarity"})),
+    ("all", "corpus", None),
+]
+
+
+def pairs(groups: list) -> int:
+    """Pairs of items inside the same group, over all groups (``groups``: the group of each item)."""
+    import collections
+
+    return sum(n * (n - 1) // 2 for n in collections.Counter(groups).values())
+
+
+def quality(args: argparse.Namespace, work: Path) -> list[dict]:
+    """Pairwise merge precision and recall of each rule on ``tests/data/kg_aliases.tsv``: items are the (document,
+    name, type) rows, gold pairs those of one real-world identity, predicted pairs those linked to one entity."""
+    from gliner_ray.kg import build_graph
+    from gliner_ray.kg.resolve import Resolution
+
+    rows = [line.rstrip("\n").split("\t") for line in open(args.quality_set, encoding="utf-8")][1:]
+    spans = [span for _, span, _, _ in rows]
+    start = np.arange(len(rows)) * 100  # far apart: no name stands "in parentheses" after another
+    pq.write_table(pa.table({
+        "doc_id": [doc for doc, *_ in rows], "start": pa.array(start, pa.int64()),
+        "end": pa.array(start + np.array([len(s) for s in spans]), pa.int64()), "span": spans,
+        "label": [label for _, _, label, _ in rows], "score": pa.array(np.ones(len(rows)), pa.float32()),
+    }), work / "quality.parquet")
+    gold = [(label, identity) for _, _, label, identity in rows]
+    results = []
+    for name, mode, rules in QUALITY_RUNS:
+        resolution = Resolution(mode) if rules is None else Resolution(mode, rules=rules)
+        build_graph(str(work / "quality.parquet"), str(work / f"quality-{name}"), resolution=resolution)
+        linked = pq.read_table(work / f"quality-{name}" / "mention_entities").to_pylist()
+        entity = {(m["doc_id"], m["span"], m["label"]): m["entity_id"] for m in linked}
+        predicted = [entity[doc, span, label] for doc, span, label, _ in rows]
+        both = pairs(list(zip(gold, predicted)))
+        results.append({"rules": name, "predicted_pairs": pairs(predicted), "gold_pairs": pairs(gold),
+                        "precision": round(both / max(pairs(predicted), 1), 3),
+                        "recall": round(both / pairs(gold), 3), "entities": len(set(predicted))})
+    return results
+
+
+def print_quality(results: list[dict]) -> None:
+    print(json.dumps(results))
+    print(f"{'rules':<16} {'entities':>8} {'pairs':>6} {'precision':>9} {'recall':>6}")
+    for row in results:
+        print(f"{row['rules']:<16} {row['entities']:>8} {row['predicted_pairs']:>6} {row['precision']:>9.3f} "
+              f"{row['recall']:>6.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mentions", type=int, default=100_000, help="mentions in the small corpus")
@@ -119,12 +173,20 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--window", type=int, default=None, help="co-occurrence window (default: document)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quality", action="store_true",
+                        help="instead: pairwise merge precision and recall of each resolution rule on --quality-set")
+    parser.add_argument("--quality-set", default=str(Path(__file__).resolve().parent.parent / "tests" / "data" /
+                                                     "kg_aliases.tsv"))
     args = parser.parse_args()
 
     import ray
 
     ray.init(address="local", include_dashboard=False, _system_config={"worker_niceness": 0})  # never a running one
     cpus = int(ray.cluster_resources()["CPU"])
+    if args.quality:
+        with tempfile.TemporaryDirectory(prefix="bench-kg-") as work:
+            print_quality(quality(args, Path(work)))
+        return
     with tempfile.TemporaryDirectory(prefix="bench-kg-") as work:
         warm_up = argparse.Namespace(**{**vars(args), "files": 2})
         run(1000, warm_up, Path(work), cpus)  # workers start and import DuckDB and pyarrow once
