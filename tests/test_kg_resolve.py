@@ -134,7 +134,7 @@ def test_similarity_blocks_and_guards():
     pairs = {(forms[i], forms[j]) for i, j, _ in similar_pairs(forms, ["org"] * len(forms), forms, 0.9)}
     assert pairs == {("volkswagen", "volkswagon"), ("rolls-royce", "rolls royce"), ("siemens ag", "siemens")}
     assert fold_words("zürich-nord ltd") == ("zurich", "nord")  # of a normalized form
-    assert form_features("IBM") == ("ibm", "", True) and form_features("Bank of England")[1] == "be"
+    assert form_features("IBM") == ("ibm", "ibm", True) and form_features("U.S.") == ("u.s", "us", True) and form_features("Bank of England")[1] == "be"
 
 
 # --- properties --------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .aliases import RULE_ACRONYM, RULE_WITHIN_DOCUMENT
 from .similarity import similar_pairs
@@ -51,18 +53,15 @@ class Resolution:
 
 
 NAMES_SQL = """
-SELECT form_id, any_value(label) AS label, any_value(form) AS form, sum(mentions)::BIGINT AS mentions,
-       sum(alone)::BIGINT AS alone
+SELECT form_id, any_value(label) AS label, any_value(form) AS form, sum(mentions)::BIGINT AS mentions
 FROM names GROUP BY form_id ORDER BY label, form, form_id
 """
 CORPUS_SQL = """
 WITH totals AS (SELECT form_id, local_id, sum(documents) AS n FROM targets GROUP BY form_id, local_id),
 ranked AS (SELECT form_id, local_id, n, sum(n) OVER (PARTITION BY form_id) AS total,
                   row_number() OVER (PARTITION BY form_id ORDER BY n DESC, local_id) AS rank FROM totals)
-SELECT r.form_id, r.local_id, r.n / r.total AS score
-FROM ranked r JOIN names USING (form_id)
-WHERE rank = 1 AND names.alone > 0 AND r.total >= {min_documents} AND r.n / r.total >= {agreement}
-ORDER BY r.form_id
+SELECT form_id, local_id, n / total AS score FROM ranked
+WHERE rank = 1 AND total >= {min_documents} AND n / total >= {agreement} ORDER BY form_id
 """
 
 
@@ -95,7 +94,7 @@ def clusters(names: pa.Table, resolution: Resolution) -> dict[str, tuple[str, fl
 
 def corpus_mapping(names: pa.Table, targets: pa.Table, resolution: Resolution) -> tuple[pa.Table, dict]:
     """The mapping ``(form_id, entity_id, rule, score)`` of every normalized form that is not its own entity, from
-    all documents' ``document_evidence``, and its counts."""
+    all documents' evidence (``aliases.resolve_documents``), and its counts."""
     if not resolution.corpus:
         return MAPPING_SCHEMA.empty_table(), {}
     names = sql(NAMES_SQL, names=names)
@@ -103,7 +102,7 @@ def corpus_mapping(names: pa.Table, targets: pa.Table, resolution: Resolution) -
     rows = {form: (canonical, RULE_SIMILARITY, score) for form, (canonical, score) in similar.items()}
     if RULE_CORPUS in resolution.rules:
         aliases = sql(CORPUS_SQL.format(min_documents=resolution.min_documents, agreement=resolution.agreement),
-                      targets=targets, names=names)
+                      targets=targets)
         for form, target, score in zip(*(aliases[c].to_pylist() for c in ("form_id", "local_id", "score"))):
             rows[form] = (similar.get(target, (target,))[0], RULE_CORPUS, score)
     rows = {form: row for form, row in rows.items() if row[0] != form}
@@ -114,13 +113,6 @@ def corpus_mapping(names: pa.Table, targets: pa.Table, resolution: Resolution) -
     return mapping, counts
 
 
-APPLY_SQL = """
-SELECT m.* EXCLUDE (local_id, local_rule, form), coalesce(g.entity_id, m.local_id) AS entity_id,
-       coalesce(m.local_rule, g.rule, 'normalized') AS rule,
-       CASE WHEN m.local_rule IS NULL THEN coalesce(g.score, 1.0) ELSE 1.0 END AS rule_score
-FROM mentions m LEFT JOIN mapping g ON m.local_id = g.form_id
-ORDER BY m.doc_id, m.start, m.form_id
-"""
 APPLY_RELATIONS_SQL = """
 SELECT r.doc_id, coalesce(s.entity_id, r.source_id) AS source_id, coalesce(t.entity_id, r.target_id) AS target_id,
        r.relation, r.score
@@ -135,8 +127,20 @@ FROM relations r LEFT JOIN aliases s ON r.doc_id = s.doc_id AND r.source_id = s.
 
 
 def apply_mapping(mentions: pa.Table, mapping: pa.Table) -> pa.Table:
-    """The resolved mentions with their ``entity_id``, the ``rule`` that linked them and its ``rule_score``."""
-    return sql(APPLY_SQL, mentions=mentions, mapping=mapping)
+    """The resolved mentions with their ``entity_id`` (``mapping`` of their local form), the ``rule`` that linked
+    them (the within-document rule, else the mapping's, else normalized) and its ``rule_score``."""
+    local_id, local_rule = mentions["local_id"], mentions["local_rule"]
+    if mapping.num_rows:
+        entry = pc.index_in(local_id, value_set=mapping["form_id"].combine_chunks())
+        mapped, at = pc.is_valid(entry), pc.fill_null(entry, 0)
+        entity = pc.if_else(mapped, mapping["entity_id"].take(at), local_id)
+        rule = pc.coalesce(local_rule, pc.if_else(mapped, mapping["rule"].take(at), RULE_NORMALIZED))
+        score = pc.if_else(pc.and_(pc.is_null(local_rule), mapped), mapping["score"].take(at), 1.0)
+    else:
+        entity, rule = local_id, pc.coalesce(local_rule, pa.scalar(RULE_NORMALIZED))
+        score = pa.array(np.ones(mentions.num_rows))
+    return (mentions.drop_columns(["local_id", "local_rule"]).append_column("entity_id", entity)
+            .append_column("rule", rule).append_column("rule_score", score))
 
 
 def local_relations(relations: pa.Table, aliases: pa.Table) -> pa.Table:

@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 COMPANY_SUFFIXES = frozenset(
     "inc incorporated corp corporation co company ltd limited llc plc ag gmbh sa nv bv spa ab oy asa kg se".split())
+NOT_DIGIT = re.compile(r"\D+")
+NOT_WORD = re.compile(r"[^\w]+|_")
 MAX_BLOCK = 64  # a larger block (a common word) is skipped: its names share that word and little else
 MIN_WORD = 5  # the word that differs must be this long in both names: "Mark" / "Mary" are not a typo
 
@@ -27,8 +29,9 @@ MIN_WORD = 5  # the word that differs must be this long in both names: "Mark" / 
 def fold_words(form: str) -> tuple[str, ...]:
     """The words of a normalized form without diacritics, punctuation (hyphens split words) or a trailing company
     suffix: "siemens ag" -> ("siemens",), "rolls-royce" -> ("rolls", "royce")."""
-    plain = "".join(ch for ch in unicodedata.normalize("NFKD", form) if not unicodedata.combining(ch))
-    words = re.sub(r"[^\w]+|_", " ", plain).split()
+    plain = form if form.isascii() else "".join(
+        ch for ch in unicodedata.normalize("NFKD", form) if not unicodedata.combining(ch))
+    words = (plain if plain.replace(" ", "").isalnum() else NOT_WORD.sub(" ", plain)).split()
     while len(words) > 1 and words[-1] in COMPANY_SUFFIXES:
         words.pop()
     return tuple(words)
@@ -36,7 +39,7 @@ def fold_words(form: str) -> tuple[str, ...]:
 
 def block_keys(label: str, words: tuple[str, ...]) -> set[tuple]:
     """The blocks a name joins: its type and digits with the first and last 3 letters of each long word."""
-    digits = "".join(ch for ch in "".join(words) if ch.isdigit())
+    digits = "".join(NOT_DIGIT.sub("", word) for word in words)
     keys = set()
     for word in words:
         if len(word) >= MIN_WORD:

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import ray
 
-from .aliases import document_evidence, resolve_documents
+from .aliases import resolve_documents
 from .entities import link_mentions, link_relations
 from .files import read_files, write_parts
 from .neo4j import neo4j_type
@@ -91,8 +91,7 @@ def resolve_partition(rules: frozenset, mention_parts: int, *parts: pa.Table) ->
     """The documents of one partition resolved within themselves (``aliases``): counts, the evidence for the
     corpus step (names, targets), the mentions with their local forms, and the relation edges likewise (or None)."""
     mentions = pa.concat_tables(parts[:mention_parts], promote_options="permissive")
-    resolved, aliases = resolve_documents(mentions, rules)
-    names, targets = document_evidence(resolved)
+    resolved, aliases, names, targets = resolve_documents(mentions, rules)
     relations = None
     if parts[mention_parts:]:
         relations = local_relations(pa.concat_tables(parts[mention_parts:], promote_options="permissive"), aliases)
