@@ -36,7 +36,13 @@ FROM mentions JOIN names USING (entity_id) GROUP BY entity_id ORDER BY entity_id
 """
 
 
-def summarize_entities(mentions: pa.Table) -> pa.Table:
+def display_names(mentions: pa.Table) -> pa.Array:
+    """The display form of each mention's span, computed once per distinct span."""
+    spans = pc.dictionary_encode(mentions["span"].combine_chunks())
+    return pa.array([display_form(s) for s in spans.dictionary.to_pylist()], pa.string()).take(spans.indices)
+
+
+def summarize_entities(mentions: pa.Table, names: pa.Array | None = None) -> pa.Table:
     """One row per entity of ``mentions`` (``ENTITY_SCHEMA``). ``name`` is the most frequent display form of its
     canonical form (``form_id == entity_id``: the long form, when resolving), ties broken by the smallest string;
     ``aliases`` counts its display forms. ``mean_score`` is the exactly rounded sum (``math.fsum``) over the count,
@@ -78,11 +84,10 @@ FROM mentions GROUP BY name, label, entity_id, rule ORDER BY entity_id, rule, su
 """
 
 
-def summarize_aliases(mentions: pa.Table) -> pa.Table:
+def summarize_aliases(mentions: pa.Table, names: pa.Array | None = None) -> pa.Table:
     """``ALIAS_SCHEMA`` rows of resolved ``mentions``: per display form, entity and rule, the documents where the
-    form links to the entity by the rule, and the rule's score."""
-    spans = pc.dictionary_encode(mentions["span"].combine_chunks())
-    names = pa.array([display_form(s) for s in spans.dictionary.to_pylist()], pa.string()).take(spans.indices)
+    form links to the entity by the rule, and the rule's score. ``names`` as for ``summarize_entities``."""
+    names = display_names(mentions) if names is None else names
     table = mentions.select(["entity_id", "doc_id", "label", "rule", "rule_score"]).append_column("name", names)
     return sql(ALIAS_SQL, mentions=table).cast(ALIAS_SCHEMA)
 

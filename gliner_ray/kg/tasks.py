@@ -16,7 +16,7 @@ from .files import read_files, write_parts
 from .neo4j import neo4j_type
 from .schema import MENTION_COLUMNS, RELATION_COLUMNS, count_problems
 from .resolve import Resolution, apply_mapping, corpus_mapping, local_relations, map_relations
-from .tables import (cooccurrences, sql, sum_relations, summarize_aliases, summarize_entities,
+from .tables import (cooccurrences, display_names, sql, sum_relations, summarize_aliases, summarize_entities,
                      summarize_typed_relations)
 
 
@@ -120,21 +120,23 @@ def apply_partition(partitions: int, mapping: pa.Table, mentions: pa.Table, rela
 @ray.remote
 def reduce_entities(min_count: int, partitions: int, *parts: pa.Table) -> list:
     """All mentions of the entities of one partition: their counts, the entity rows with at least ``min_count``
-    mentions, those entities' mentions, and those mentions' ``(doc_id, entity_id, start, end)`` split by document."""
+    mentions, those entities' mentions, their ``aliases`` rows (None without resolution), and those mentions'
+    ``(doc_id, entity_id, start, end)`` split by document."""
     mentions = pa.concat_tables(parts, promote_options="permissive")
-    all_entities = summarize_entities(mentions)
+    names = display_names(mentions)
+    all_entities = summarize_entities(mentions, names)
     entities, kept = all_entities, mentions
+    aliases = summarize_aliases(mentions, names) if "rule" in mentions.column_names else None
     if min_count > 1:
         entities = all_entities.filter(pc.greater_equal(all_entities["mentions"], min_count))
         kept = mentions.filter(pc.is_in(mentions["entity_id"], value_set=entities["entity_id"]))
+        if aliases is not None:
+            aliases = aliases.filter(pc.is_in(aliases["entity_id"], value_set=entities["entity_id"]))
     stats = {"entities": all_entities.num_rows, "kept_entities": entities.num_rows, "kept_mentions": kept.num_rows,
              "most_mentions": pc.max(all_entities["mentions"]).as_py() or 0}
     links = kept.select(["doc_id", "entity_id", "start", "end"])
-    if "rule" in kept.column_names:  # resolved: the aliases, and the mention rows without the working columns
-        aliases = summarize_aliases(kept)
+    if aliases is not None:  # resolved: the mention rows without the working columns
         kept = kept.drop_columns(["form_id", "rule_score"])
-    else:
-        aliases = None
     return [stats, entities, kept, aliases, *shuffle(links, ["doc_id"], partitions)]
 
 
