@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 
 import pytest
+from test_kg import IBM, MENTIONS, RELATION_ROWS, write_extraction_output
 
 from gliner_ray.cli import main
 from gliner_ray.kg.graphdb import import_ladybug
-
-from test_kg import IBM, MENTIONS, RELATION_ROWS, write_extraction_output
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import collections
 import json
-import random
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,7 +132,8 @@ def test_similarity_blocks_and_guards():
     pairs = {(forms[i], forms[j]) for i, j, _ in similar_pairs(forms, ["org"] * len(forms), forms, 0.9)}
     assert pairs == {("volkswagen", "volkswagon"), ("rolls-royce", "rolls royce"), ("siemens ag", "siemens")}
     assert fold_words("zürich-nord ltd") == ("zurich", "nord")  # of a normalized form
-    assert form_features("IBM") == ("ibm", "ibm", True) and form_features("U.S.") == ("u.s", "us", True) and form_features("Bank of England")[1] == "be"
+    assert form_features("IBM") == ("ibm", "ibm", True)
+    assert form_features("U.S.") == ("u.s", "us", True) and form_features("Bank of England")[1] == "be"
 
 
 # --- properties --------------------------------------------------------------------------------------------
@@ -168,7 +167,7 @@ def test_ids_ignore_input_order_and_partitions_and_every_mention_links_once(ray_
     write(tmp / "b-in", shuffled, files=3)
     build_graph(str(tmp / "b-in"), str(tmp / "b"), partitions=3)
     second = {t: pq.read_table(tmp / "b" / t).to_pylist() for t in ("entities", "mention_entities")}
-    key = lambda m: (m["doc_id"], m["start"])  # noqa: E731
+    key = lambda m: (m["doc_id"], m["start"])
     assert sorted(first["entities"], key=str) == sorted(second["entities"], key=str)
     assert sorted(map(key, first["mention_entities"])) == sorted((r[0], r[1]) for r in rows)  # each once
     links = {key(m): m["entity_id"] for m in second["mention_entities"]}

@@ -18,8 +18,8 @@ from ..checks import check_at_least
 from .files import (Input, check_first_file, check_output, clear_output, find_mention_files, find_relation_files,
                     group_files)
 from .neo4j import write_neo4j_headers
-from .schema import RELATION_COLUMNS, add_counts, validate_counts
 from .resolve import Resolution
+from .schema import RELATION_COLUMNS, add_counts, validate_counts
 from .tasks import (apply_partition, keep_heads, map_corpus, read_and_link, read_relations, reduce_documents,
                     reduce_entities, reduce_pairs, reduce_typed_relations, resolve_partition, write_partition)
 

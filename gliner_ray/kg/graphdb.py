@@ -15,16 +15,16 @@ logger = logging.getLogger(__name__)
 
 EXTRA = "graph"
 SCHEMA = [
-    "CREATE NODE TABLE Entity(entity_id STRING, name STRING, label STRING, mentions INT64, documents INT64, "
-    "aliases INT64, mean_score DOUBLE, max_score FLOAT, PRIMARY KEY(entity_id))",
+    ("CREATE NODE TABLE Entity(entity_id STRING, name STRING, label STRING, mentions INT64, documents INT64, "
+     "aliases INT64, mean_score DOUBLE, max_score FLOAT, PRIMARY KEY(entity_id))"),
     "CREATE NODE TABLE Document(doc_id STRING, PRIMARY KEY(doc_id))",
     "CREATE REL TABLE CO_OCCURS_WITH(FROM Entity TO Entity, documents INT64, weight INT64)",
-    "CREATE REL TABLE RELATED(FROM Entity TO Entity, relation STRING, documents INT64, weight INT64, "
-    "mean_score DOUBLE, max_score FLOAT)",
-    "CREATE REL TABLE MENTIONS(FROM Document TO Entity, start_char INT64, end_char INT64, span STRING, "
-    "score DOUBLE, rule STRING)",
-    "CREATE NODE TABLE Alias(alias_id STRING, surface STRING, label STRING, rule STRING, evidence INT64, "
-    "score DOUBLE, PRIMARY KEY(alias_id))",
+    ("CREATE REL TABLE RELATED(FROM Entity TO Entity, relation STRING, documents INT64, weight INT64, "
+     "mean_score DOUBLE, max_score FLOAT)"),
+    ("CREATE REL TABLE MENTIONS(FROM Document TO Entity, start_char INT64, end_char INT64, span STRING, "
+     "score DOUBLE, rule STRING)"),
+    ("CREATE NODE TABLE Alias(alias_id STRING, surface STRING, label STRING, rule STRING, evidence INT64, "
+     "score DOUBLE, PRIMARY KEY(alias_id))"),
     "CREATE REL TABLE ALIAS_OF(FROM Alias TO Entity)",
 ]
 ALIAS_ID = "entity_id + '|' + rule + '|' + surface"
@@ -49,15 +49,15 @@ def copy_statements(graph: Path) -> list[str]:
         f"COPY Entity FROM '{parts['entities']}'",
         f"COPY CO_OCCURS_WITH FROM '{parts['relations']}'",
         f"COPY Document FROM (LOAD FROM '{parts['mention_entities']}' RETURN DISTINCT doc_id)",
-        f"COPY MENTIONS FROM (LOAD FROM '{parts['mention_entities']}' RETURN doc_id, entity_id, start, `end`, span, "
-        f"CAST(score AS DOUBLE), {rule})",
+        (f"COPY MENTIONS FROM (LOAD FROM '{parts['mention_entities']}' RETURN doc_id, entity_id, start, `end`, "
+         f"span, CAST(score AS DOUBLE), {rule})"),
     ]
     if (graph / "typed_relations").is_dir():
         statements.append(f"COPY RELATED FROM '{parts['typed_relations']}'")
     if resolved:
         statements += [
-            f"COPY Alias FROM (LOAD FROM '{parts['aliases']}' RETURN {ALIAS_ID}, surface, label, rule, evidence, "
-            "score)",
+            (f"COPY Alias FROM (LOAD FROM '{parts['aliases']}' RETURN {ALIAS_ID}, surface, label, rule, "
+             "evidence, score)"),
             f"COPY ALIAS_OF FROM (LOAD FROM '{parts['aliases']}' RETURN {ALIAS_ID}, entity_id)",
         ]
     return statements

@@ -128,7 +128,8 @@ FROM relations r LEFT JOIN aliases s ON r.doc_id = s.doc_id AND r.source_id = s.
 
 def apply_mapping(mentions: pa.Table, mapping: pa.Table) -> pa.Table:
     """The resolved mentions with their ``entity_id`` (``mapping`` of their local form), the ``rule`` that linked
-    them (the within-document rule, else the mapping's, else normalized) and its ``rule_score``."""
+    them (the within-document rule, else the mapping's, else normalized), its ``rule_score``, and ``canonical``
+    (the mention's form is its entity's own)."""
     local_id, local_rule = mentions["local_id"], mentions["local_rule"]
     if mapping.num_rows:
         entry = pc.index_in(local_id, value_set=mapping["form_id"].combine_chunks())
@@ -139,8 +140,10 @@ def apply_mapping(mentions: pa.Table, mapping: pa.Table) -> pa.Table:
     else:
         entity, rule = local_id, pc.coalesce(local_rule, pa.scalar(RULE_NORMALIZED))
         score = pa.array(np.ones(mentions.num_rows))
-    return (mentions.drop_columns(["local_id", "local_rule"]).append_column("entity_id", entity)
-            .append_column("rule", rule).append_column("rule_score", score))
+    canonical = pc.equal(mentions["form_id"], entity)  # the entity's own form: its name is chosen among these
+    rule = pc.dictionary_encode(rule)
+    return (mentions.drop_columns(["form_id", "local_id", "local_rule"]).append_column("entity_id", entity)
+            .append_column("rule", rule).append_column("rule_score", score).append_column("canonical", canonical))
 
 
 def local_relations(relations: pa.Table, aliases: pa.Table) -> pa.Table:

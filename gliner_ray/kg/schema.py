@@ -51,7 +51,8 @@ TYPED_RELATION_SCHEMA = pa.schema([
     ("source_id", pa.string()), ("target_id", pa.string()), ("relation", pa.string()), ("documents", pa.int64()),
     ("weight", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
 ])
-# Also mention_entities/ (every kept mention row with its entity_id, and the rule that linked it when resolving), neo4j/ (with --neo4j: CSV for neo4j-admin,
+# Also mention_entities/ (every kept mention row with its entity_id, and the rule that linked it when resolving),
+# neo4j/ (with --neo4j: CSV for neo4j-admin,
 # see ``neo4j``) and _SUCCESS (JSON counts that add up, written last: without it a run is unfinished). This is all
 # the command writes under --output; anything else there is not ours to delete.
 OUTPUT_NAMES = ("_SUCCESS", "entities", "relations", "typed_relations", "mention_entities", "aliases", "neo4j")

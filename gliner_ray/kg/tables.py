@@ -44,7 +44,7 @@ def display_names(mentions: pa.Table) -> pa.Array:
 
 def summarize_entities(mentions: pa.Table, names: pa.Array | None = None) -> pa.Table:
     """One row per entity of ``mentions`` (``ENTITY_SCHEMA``). ``name`` is the most frequent display form of its
-    canonical form (``form_id == entity_id``: the long form, when resolving), ties broken by the smallest string;
+    canonical form (``canonical``: the long form, when resolving), ties broken by the smallest string;
     ``aliases`` counts its display forms. ``mean_score`` is the exactly rounded sum (``math.fsum``) over the count,
     so it does not depend on the row order: a float64 sum is exact when every partial sum is a multiple of the smallest
     score's spacing that float64 can hold, which ``magnitude <= grain * 2**52`` guarantees (always, for float32
@@ -53,7 +53,7 @@ def summarize_entities(mentions: pa.Table, names: pa.Array | None = None) -> pa.
     names = pa.array([display_form(s) for s in spans.dictionary.to_pylist()], pa.string()).take(spans.indices)
     scores = mentions["score"].to_numpy()
     grain = np.where((scores != 0) & np.isfinite(scores), np.spacing(np.abs(scores)), np.inf).astype(np.float64)
-    canonical = (pc.equal(mentions["form_id"], mentions["entity_id"]) if "form_id" in mentions.column_names
+    canonical = (mentions["canonical"] if "canonical" in mentions.column_names
                  else pa.array(np.ones(mentions.num_rows, bool)))
     table = mentions.select(["entity_id", "doc_id", "label", "score"]).append_column("name", names)
     table = table.append_column("canonical", canonical)
@@ -80,7 +80,7 @@ def summarize_entities(mentions: pa.Table, names: pa.Array | None = None) -> pa.
 
 ALIAS_SQL = """
 SELECT name AS surface, label, entity_id, rule, count(DISTINCT doc_id) AS evidence, max(rule_score) AS score
-FROM mentions GROUP BY name, label, entity_id, rule ORDER BY entity_id, rule, surface
+FROM mentions GROUP BY name, label, entity_id, rule
 """
 
 
@@ -88,8 +88,11 @@ def summarize_aliases(mentions: pa.Table, names: pa.Array | None = None) -> pa.T
     """``ALIAS_SCHEMA`` rows of resolved ``mentions``: per display form, entity and rule, the documents where the
     form links to the entity by the rule, and the rule's score. ``names`` as for ``summarize_entities``."""
     names = display_names(mentions) if names is None else names
-    table = mentions.select(["entity_id", "doc_id", "label", "rule", "rule_score"]).append_column("name", names)
-    return sql(ALIAS_SQL, mentions=table).cast(ALIAS_SCHEMA)
+    names = pc.dictionary_encode(names)  # grouped by its integer index, named after
+    table = mentions.select(["entity_id", "doc_id", "label", "rule", "rule_score"]).append_column("name", names.indices)
+    rows = sql(ALIAS_SQL, mentions=table)
+    rows = rows.set_column(0, "surface", names.dictionary.take(rows["surface"])).cast(ALIAS_SCHEMA)
+    return rows.sort_by([("entity_id", "ascending"), ("rule", "ascending"), ("surface", "ascending")])
 
 
 def cooccurrences(mentions: pa.Table, window: int | None) -> pa.Table:

@@ -14,8 +14,8 @@ from .aliases import resolve_documents
 from .entities import link_mentions, link_relations
 from .files import read_files, write_parts
 from .neo4j import neo4j_type
-from .schema import MENTION_COLUMNS, RELATION_COLUMNS, count_problems
 from .resolve import Resolution, apply_mapping, corpus_mapping, local_relations, map_relations
+from .schema import MENTION_COLUMNS, RELATION_COLUMNS, count_problems
 from .tables import (cooccurrences, display_names, sql, sum_relations, summarize_aliases, summarize_entities,
                      summarize_typed_relations)
 
@@ -136,7 +136,8 @@ def reduce_entities(min_count: int, partitions: int, *parts: pa.Table) -> list:
              "most_mentions": pc.max(all_entities["mentions"]).as_py() or 0}
     links = kept.select(["doc_id", "entity_id", "start", "end"])
     if aliases is not None:  # resolved: the mention rows without the working columns
-        kept = kept.drop_columns(["form_id", "rule_score"])
+        kept = kept.drop_columns(["canonical", "rule_score"]).set_column(
+            kept.schema.get_field_index("rule"), "rule", pc.cast(kept["rule"], pa.string()))
     return [stats, entities, kept, aliases, *shuffle(links, ["doc_id"], partitions)]
 
 
