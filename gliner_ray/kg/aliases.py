@@ -22,7 +22,15 @@ MINOR_WORDS = frozenset("of and the for & de du des la le der die das von van y 
 RULE_WITHIN_DOCUMENT, RULE_ACRONYM = "within-document", "acronym"
 
 
-@functools.lru_cache(maxsize=1 << 18)
+@functools.lru_cache(maxsize=1 << 19)
+def form_affixes(form: str) -> tuple[str, ...]:
+    """Every run of first words and of last words of a form, shorter than the form: the forms that could be its
+    short form ("angela merkel" gives "angela" and "merkel")."""
+    words = form.split()
+    return tuple(" ".join(part) for k in range(1, len(words)) for part in (words[:k], words[k:]))
+
+
+@functools.lru_cache(maxsize=1 << 19)
 def form_features(surface: str) -> tuple[str, str, bool]:
     """``(normalized form, initials, acronym-like)`` of a surface form: initials of the words outside
     ``MINOR_WORDS`` (for two words or more), and whether the surface reads as an acronym (one upper-case token of
@@ -38,22 +46,10 @@ def form_features(surface: str) -> tuple[str, str, bool]:
     return form, initials, acronym
 
 
-def affixes(forms: list[str]) -> set[str]:
-    """Every run of first words and of last words of each form, shorter than the form: the forms that could be a
-    short form of another ("angela merkel" gives "angela" and "merkel")."""
-    found = set()
-    for form in forms:
-        words = form.split()
-        for k in range(1, len(words)):
-            found.add(" ".join(words[:k]))
-            found.add(" ".join(words[k:]))
-    return found
-
-
 def candidate_documents(mentions: pa.Table, spans: pa.DictionaryArray, features: list[tuple]) -> pa.Table:
     """The mentions of the documents that hold a possible short form (an affix of some form, or an acronym), with
     ``form``, ``initials`` and ``acronym``: the only documents where a within-document rule can apply."""
-    short = affixes([f[0] for f in features])
+    short = set().union(*[form_affixes(f[0]) for f in features])
     candidate = pa.array([f[2] or f[0] in short for f in features], pa.bool_()).take(spans.indices)
     documents = pc.unique(mentions["doc_id"].filter(candidate))
     keep = pc.is_in(mentions["doc_id"], value_set=documents)

@@ -33,7 +33,7 @@ ENTITY_SCHEMA = pa.schema([
     ("documents", pa.int64()), ("aliases", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
 ])
 # aliases/ (when resolving): why each display form names its entity: ``rule`` is normalized, within-document,
-# acronym, corpus or similarity; ``evidence`` the documents where the form links so; ``score`` 1, or the share of
+# acronym, corpus or similarity; ``evidence`` the mentions where the form links so; ``score`` 1, or the share of
 # resolving documents that agree (corpus), or the name similarity (similarity).
 ALIAS_SCHEMA = pa.schema([
     ("surface", pa.string()), ("label", pa.string()), ("entity_id", pa.string()), ("rule", pa.string()),

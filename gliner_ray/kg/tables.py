@@ -79,13 +79,13 @@ def summarize_entities(mentions: pa.Table, names: pa.Array | None = None) -> pa.
 
 
 ALIAS_SQL = """
-SELECT name AS surface, label, entity_id, rule, count(DISTINCT doc_id) AS evidence, max(rule_score) AS score
-FROM mentions GROUP BY name, label, entity_id, rule
+SELECT name AS surface, any_value(label) AS label, entity_id, rule, count(*) AS evidence, max(rule_score) AS score
+FROM mentions GROUP BY name, entity_id, rule
 """
 
 
 def summarize_aliases(mentions: pa.Table, names: pa.Array | None = None) -> pa.Table:
-    """``ALIAS_SCHEMA`` rows of resolved ``mentions``: per display form, entity and rule, the documents where the
+    """``ALIAS_SCHEMA`` rows of resolved ``mentions``: per display form, entity and rule, the mentions where the
     form links to the entity by the rule, and the rule's score. ``names`` as for ``summarize_entities``."""
     names = display_names(mentions) if names is None else names
     names = pc.dictionary_encode(names)  # grouped by its integer index, named after
