@@ -53,3 +53,16 @@ def test_missing_extra_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
                  str(tmp_path / "db")]) == 2
     error = capsys.readouterr().err.strip()
     assert "gliner-ray[graph]" in error and "\n" not in error and not (tmp_path / "g").exists()
+
+
+def test_a_graph_without_resolution_loads_too(ray_cluster, tmp_path):
+    from gliner_ray.kg import build_graph
+    from gliner_ray.kg.graphdb import load_graph
+
+    write_extraction_output(tmp_path / "extracted", MENTIONS)
+    build_graph(str(tmp_path / "extracted"), str(tmp_path / "graph"), resolution="none")
+    counts = load_graph(str(tmp_path / "graph"), str(tmp_path / "db"))
+    assert counts["entities"] == 5 and counts["mentions"] == len(MENTIONS) and counts["aliases"] == 0
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        load_graph(str(tmp_path / "graph"), str(tmp_path / "db"))
+    assert load_graph(str(tmp_path / "graph"), str(tmp_path / "db"), overwrite=True) == counts
