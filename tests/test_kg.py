@@ -39,11 +39,11 @@ MENTIONS = [
 ]
 # blake2b-64 of normalized form + 0x1F + label (checked in test_entity_ids_follow_the_documented_hash).
 IBM, APPLE, COOK, APPLE_PRODUCT = "0befcd57659f91d9", "5bd9fabe7e41fd65", "7c99e1a520f67f58", "41d3d4ac4bde83eb"
-ENTITIES = [  # entity_id, name, label, mentions, documents, mean_score, max_score
-    (IBM, "IBM", "organization", 4, 3, 0.6875, 0.875),  # IBM, "IBM " (same display form), ＩＢＭ, ibm.
-    (APPLE, "Apple", "organization", 2, 2, 0.625, 0.75),  # "Apple" and "apple" tie: the smaller string wins
-    (COOK, "Tim Cook", "person", 2, 2, 0.75, 0.875),
-    (APPLE_PRODUCT, "Apple", "product", 1, 1, 0.875, 0.875),
+ENTITIES = [  # entity_id, name, label, mentions, documents, aliases, mean_score, max_score
+    (IBM, "IBM", "organization", 4, 3, 3, 0.6875, 0.875),  # IBM, "IBM " (same display form), ＩＢＭ, ibm.
+    (APPLE, "Apple", "organization", 2, 2, 2, 0.625, 0.75),  # "Apple" and "apple" tie: the smaller string wins
+    (COOK, "Tim Cook", "person", 2, 2, 1, 0.75, 0.875),
+    (APPLE_PRODUCT, "Apple", "product", 1, 1, 1, 0.875, 0.875),
 ]
 # Whole-document scope: d1 and d2 pair IBM, Apple, Tim Cook once each; d3 has IBM twice with Apple (product).
 RELATIONS = [  # source_id < target_id, documents, weight
@@ -321,7 +321,7 @@ def reference_graph(rows: list[tuple], min_score: float, min_count: int, window:
         forms = collections.Counter(" ".join(m[3].split()) for m in mentions)
         scores = [m[5] for m in mentions]
         entities.append((entity, min(forms, key=lambda f: (-forms[f], f)), mentions[0][4], len(mentions),
-                         len({m[0] for m in mentions}), math.fsum(scores) / len(scores), max(scores)))
+                         len({m[0] for m in mentions}), len(forms), math.fsum(scores) / len(scores), max(scores)))
     by_document = collections.defaultdict(list)
     for entity, mentions in by_entity.items():
         for m in mentions:
@@ -362,7 +362,7 @@ def test_partitioned_graph_matches_the_definitions(ray_cluster, tmp_path, window
         write_mentions(tmp_path / "mentions" / f"part-{part}.parquet", rows[part::3])
 
     summary = build_graph(str(tmp_path / "mentions"), str(tmp_path / "graph"), min_score=min_score,
-                          min_count=min_count, window=window, partitions=4)
+                          min_count=min_count, window=window, partitions=4, resolution="none")
     entities, relations = reference_graph(rows, min_score, min_count, window)
     assert read_rows(tmp_path / "graph" / "entities") == entities
     assert read_rows(tmp_path / "graph" / "relations") == relations
@@ -457,7 +457,8 @@ def test_partitioned_typed_relations_match_the_definitions(ray_cluster, tmp_path
         write_relations(tmp_path / "extracted" / f"relations-{part}.parquet", relation_rows[part::2])
 
     summary = build_graph(str(tmp_path / "mentions"), str(tmp_path / "graph"), min_score=0.3, min_count=2,
-                          partitions=3, relations=str(tmp_path / "extracted" / "relations-*.parquet"))
+                          partitions=3, relations=str(tmp_path / "extracted" / "relations-*.parquet"),
+                          resolution="none")
     expected = reference_typed_relations(mentions, relation_rows, 0.3, 2)
     written = read_rows(tmp_path / "graph" / "typed_relations")
     assert [row[:5] for row in written] == [row[:5] for row in expected]

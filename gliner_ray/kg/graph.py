@@ -19,9 +19,10 @@ from ..checks import check_at_least
 from .files import (Input, check_first_file, check_output, clear_output, find_mention_files, find_relation_files,
                     group_files)
 from .neo4j import write_neo4j_headers
+from .resolve import Resolution
 from .schema import RELATION_COLUMNS, add_counts, validate_counts
-from .tasks import (keep_heads, read_and_link, read_relations, reduce_documents, reduce_entities, reduce_pairs,
-                    reduce_typed_relations, write_partition)
+from .tasks import (apply_partition, keep_heads, map_corpus, read_and_link, read_relations, reduce_documents,
+                    reduce_entities, reduce_pairs, reduce_typed_relations, resolve_partition, write_partition)
 
 logger = logging.getLogger(__name__)
 
@@ -42,25 +43,33 @@ def build_graph(
     partitions: int | None = None,
     relations: str | None = None,
     address: str | None = None,
+    resolution: Resolution | str = "corpus",
 ) -> dict:
     """Build the entity, relation and mention-entity tables from the mentions at ``mentions`` into ``output``, and
     the typed relation table from the relation files ``relations`` (default: those beside the mentions, if any),
-    on the Ray cluster at ``address`` (``cluster.choose_address``); returns the counts also written to ``output/_SUCCESS``."""
+    on the Ray cluster at ``address`` (``cluster.choose_address``); returns the counts also written to
+    ``output/_SUCCESS``. ``resolution``: a ``Resolution``, or its mode."""
     check_at_least(min_count, "--min-count")
     if window is not None and window < 0:
         raise ValueError(f"--window must be 'doc' or a number of characters >= 0, got {window}")
     check_at_least(partitions, "--partitions")
+    resolution = Resolution(resolution) if isinstance(resolution, str) else resolution
     mention_input, relation_input, output_fs, output_root = check_files(mentions, relations, output, overwrite,
                                                                         allow_incomplete)
     started = time.perf_counter()
     connect(address)
     partitions = partitions or plan_partitions([info.size or 0 for info in mention_input.files],
                                                int(ray.cluster_resources().get("CPU", 1)))
-    read, read_typed, read_counts = read_phase(mention_input, relation_input, min_score, partitions, started)
+    key = "doc_id" if resolution.mode != "none" else None
+    read, read_typed, read_counts = read_phase(mention_input, relation_input, min_score, partitions, started, key)
+    resolved = {}
+    if key:
+        read, read_typed, resolved = resolve_phase(read, read_typed, resolution, partitions, started)
     tables, counts = reduce_phase(read, read_typed, min_count, window, partitions, started)
     summary = {
         "mentions": mentions, "files": len(mention_input.files), "min_score": min_score, "min_count": min_count,
-        "window": "doc" if window is None else window, **count_summary(read_counts, counts, relation_input),
+        "window": "doc" if window is None else window, "resolve": resolution.mode,
+        **count_summary(read_counts, counts, relation_input), **resolved,
     }
     write_phase(output_fs, output_root, tables, neo4j, relation_input is not None, summary)
     logger.info("wrote %s in %.1f s: %s", output, time.perf_counter() - started, summary)
@@ -97,11 +106,13 @@ def outputs(tasks: list, index: int) -> list:
 
 
 def read_phase(mention_input: Input, relation_input: Input | None, min_score: float, partitions: int,
-               started: float) -> tuple[list, list, dict]:
+               started: float, key: str | None = None) -> tuple[list, list, dict]:
     """Start the read tasks of the mentions (and of the relations beside them), and refuse what their counts show
-    wrong: the mention read tasks, the relation read tasks (none without relation input), and the counts."""
-    read = start_reads(read_and_link, mention_input, min_score, partitions)
-    read_typed = start_reads(read_relations, relation_input, min_score, partitions) if relation_input else []
+    wrong: the mention read tasks, the relation read tasks (none without relation input), and the counts. ``key``:
+    split by that column (``doc_id``, to resolve) instead of by entity (mentions) and head entity (relations)."""
+    read = start_reads(read_and_link, mention_input, min_score, partitions, key or "entity_id")
+    read_typed = (start_reads(read_relations, relation_input, min_score, partitions, key or "source_id")
+                  if relation_input else [])
     counts = {"mentions": validate_counts(ray.get(outputs(read, 0)), mention_input.uri, min_score)}
     if relation_input:
         counts["relations"] = add_counts(ray.get(outputs(read_typed, 0)), relation_input.uri, "--relations",
@@ -114,10 +125,35 @@ def read_phase(mention_input: Input, relation_input: Input | None, min_score: fl
     return read, read_typed, counts
 
 
-def start_reads(task: ray.remote_function.RemoteFunction, found: Input, min_score: float, partitions: int) -> list:
-    """One ``task`` per group of ``found``'s files, each returning its counts, then its rows split by partition."""
-    return [task.options(num_returns=1 + partitions).remote(group, found.fs, found.uri, min_score, partitions)
+def start_reads(task: ray.remote_function.RemoteFunction, found: Input, min_score: float, partitions: int,
+                key: str) -> list:
+    """One ``task`` per group of ``found``'s files, each returning its counts, then its rows split by ``key``."""
+    return [task.options(num_returns=1 + partitions).remote(group, found.fs, found.uri, min_score, partitions, key)
             for group in group_files(found.files, partitions)]
+
+
+# --- resolve: documents by document, one corpus mapping, then mentions by entity and relations by head ---------
+
+
+def resolve_phase(read: list, read_typed: list, resolution: Resolution, partitions: int,
+                  started: float) -> tuple[list, list, dict]:
+    """Resolve the document-split rows of ``read`` (and ``read_typed``): within each document partition, then one
+    mapping over the corpus, applied per partition; returns the rows split as ``reduce_phase`` expects them (by
+    entity and head entity) and the resolution's counts. Empties ``read`` and ``read_typed``."""
+    by_document = [resolve_partition.options(num_returns=5).remote(
+        resolution.rules, len(read), *outputs(read, 1 + i), *outputs(read_typed, 1 + i)) for i in range(partitions)]
+    mapping = map_corpus.options(num_returns=2).remote(
+        resolution, partitions, *outputs(by_document, 1), *outputs(by_document, 2))
+    typed = bool(read_typed)
+    applied = [apply_partition.options(num_returns=1 + partitions * (2 if typed else 1)).remote(
+        partitions, mapping[1], task[3], task[4]) for task in by_document]
+    read.clear()
+    read_typed.clear()
+    counts = {"resolved_within_documents": sum(found["within_document"] for found in ray.get(outputs(by_document, 0))),
+              **{f"resolved_{rule}": n for rule, n in ray.get(mapping[0]).items() if rule != "names"}}
+    logger.info("resolution (%s): %s; %.1f s", resolution.mode, counts, time.perf_counter() - started)
+    return ([task[:1 + partitions] for task in applied],
+            [[None, *task[1 + partitions:]] for task in applied] if typed else [], counts)
 
 
 # --- reduce: entities by entity, then co-occurrences by document and by pair, typed relations by head and tail ---
@@ -130,7 +166,7 @@ def reduce_phase(read: list, read_typed: list, min_count: int, window: int | Non
     by_entity, counts = reduce_by_entity(read, min_count, partitions, started)
     typed = reduce_typed(read_typed, by_entity, partitions) if read_typed else None
     by_pair = reduce_cooccurrences(by_entity, window, partitions)
-    entity_tables = [task[1:3] for task in by_entity]  # the document splits stay only with their tasks
+    entity_tables = [task[1:4] for task in by_entity]  # the document splits stay only with their tasks
     del by_entity
     counts["relations"] = sum(ray.get(outputs(by_pair, 0)))
     logger.info("%d relations (co-occurrence scope: %s); %.1f s", counts["relations"],
@@ -149,7 +185,7 @@ def reduce_phase(read: list, read_typed: list, min_count: int, window: int | Non
 def reduce_by_entity(read: list, min_count: int, partitions: int, started: float) -> tuple[list, dict]:
     """The entity reducers (stats, entities, mentions, then mentions split by document), and their counts; refuses
     a ``min_count`` that keeps no entity. Empties ``read``: every reducer has its input."""
-    by_entity = [reduce_entities.options(num_returns=3 + partitions).remote(
+    by_entity = [reduce_entities.options(num_returns=4 + partitions).remote(
         min_count, partitions, *outputs(read, 1 + i)) for i in range(partitions)]
     entity_stats = ray.get(outputs(by_entity, 0))
     read.clear()  # every reducer has its input: free the read tasks' tables
@@ -176,7 +212,7 @@ def reduce_typed(read_typed: list, by_entity: list, partitions: int) -> list:
 def reduce_cooccurrences(by_entity: list, window: int | None, partitions: int) -> list:
     """The co-occurrence reducers: pairs within the documents of each document partition, then summed per pair."""
     by_document = [reduce_documents.options(num_returns=1 + partitions).remote(
-        window, partitions, *outputs(by_entity, 3 + i)) for i in range(partitions)]
+        window, partitions, *outputs(by_entity, 4 + i)) for i in range(partitions)]
     return [reduce_pairs.options(num_returns=2).remote(*outputs(by_document, 1 + i)) for i in range(partitions)]
 
 

@@ -25,11 +25,19 @@ TYPE_CHECKS = {
 
 # --- output, under --output; one part-NNNNN.parquet per partition and table ----------------------------------
 
-# entities/: one row per entity, a normalized surface form with a type (``entities.entity_id``); ``name`` is its
-# most frequent display form; ``mean_score`` does not depend on the row order.
+# entities/: one row per entity, a normalized surface form with a type (``entities.entity_id``) and, when
+# resolving, the forms resolved into it (``resolve``); ``name`` is the most frequent display form of the entity's
+# own (long) form, ``aliases`` the number of display forms naming it; ``mean_score`` does not depend on row order.
 ENTITY_SCHEMA = pa.schema([
     ("entity_id", pa.string()), ("name", pa.string()), ("label", pa.string()), ("mentions", pa.int64()),
-    ("documents", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
+    ("documents", pa.int64()), ("aliases", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
+])
+# aliases/ (when resolving): why each display form names its entity: ``rule`` is normalized, within-document,
+# acronym, corpus or similarity; ``evidence`` the mentions where the form links so; ``score`` 1, or the share of
+# resolving documents that agree (corpus), or the name similarity (similarity).
+ALIAS_SCHEMA = pa.schema([
+    ("surface", pa.string()), ("label", pa.string()), ("entity_id", pa.string()), ("rule", pa.string()),
+    ("evidence", pa.int64()), ("score", pa.float64()),
 ])
 # relations/: undirected co-occurrence edges, source_id < target_id, no self-loops: ``documents`` where the two
 # co-occur, ``weight`` the co-occurring mention pairs (one of each in the same scope: the document, or --window N).
@@ -43,10 +51,11 @@ TYPED_RELATION_SCHEMA = pa.schema([
     ("source_id", pa.string()), ("target_id", pa.string()), ("relation", pa.string()), ("documents", pa.int64()),
     ("weight", pa.int64()), ("mean_score", pa.float64()), ("max_score", pa.float32()),
 ])
-# Also mention_entities/ (every kept mention row with its entity_id), neo4j/ (with --neo4j: CSV for neo4j-admin,
+# Also mention_entities/ (every kept mention row with its entity_id, and the rule that linked it when resolving),
+# neo4j/ (with --neo4j: CSV for neo4j-admin,
 # see ``neo4j``) and _SUCCESS (JSON counts that add up, written last: without it a run is unfinished). This is all
 # the command writes under --output; anything else there is not ours to delete.
-OUTPUT_NAMES = ("_SUCCESS", "entities", "relations", "typed_relations", "mention_entities", "neo4j")
+OUTPUT_NAMES = ("_SUCCESS", "entities", "relations", "typed_relations", "mention_entities", "aliases", "neo4j")
 
 
 # --- input checks --------------------------------------------------------------------------------------------

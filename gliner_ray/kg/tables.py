@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .entities import display_form
-from .schema import ENTITY_SCHEMA, RELATION_SCHEMA, TYPED_RELATION_SCHEMA
+from .schema import ALIAS_SCHEMA, ENTITY_SCHEMA, RELATION_SCHEMA, TYPED_RELATION_SCHEMA
 
 
 def sql(query: str, **tables: pa.Table) -> pa.Table:
@@ -24,27 +24,39 @@ def sql(query: str, **tables: pa.Table) -> pa.Table:
 
 
 ENTITY_SQL = """
-WITH forms AS (SELECT entity_id, name, count(*) AS n FROM mentions GROUP BY entity_id, name),
-     names AS (SELECT entity_id, name FROM forms
-               QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY n DESC, name) = 1)
+WITH forms AS (SELECT entity_id, name, count(*) FILTER (WHERE canonical) AS n, count(*) AS all_n
+               FROM mentions GROUP BY entity_id, name),
+     names AS (SELECT entity_id, name, count(*) OVER (PARTITION BY entity_id) AS aliases FROM forms
+               QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY n DESC, all_n DESC, name) = 1)
 SELECT entity_id, any_value(names.name) AS name, any_value(label) AS label, count(*) AS mentions,
-       count(DISTINCT doc_id) AS documents, sum(score::DOUBLE) AS total, sum(abs(score::DOUBLE)) AS magnitude,
+       count(DISTINCT doc_id) AS documents, any_value(aliases) AS aliases, sum(score::DOUBLE) AS total,
+       sum(abs(score::DOUBLE)) AS magnitude,
        min(grain) AS grain, max(score) AS max_score
 FROM mentions JOIN names USING (entity_id) GROUP BY entity_id ORDER BY entity_id
 """
 
 
-def summarize_entities(mentions: pa.Table) -> pa.Table:
-    """One row per entity of ``mentions`` (``ENTITY_SCHEMA``). ``name`` is the most frequent display form, ties
-    broken by the smallest string. ``mean_score`` is the exactly rounded sum (``math.fsum``) over the count, so it
-    does not depend on the row order: a float64 sum is exact when every partial sum is a multiple of the smallest
+def display_names(mentions: pa.Table) -> pa.Array:
+    """The display form of each mention's span, computed once per distinct span."""
+    spans = pc.dictionary_encode(mentions["span"].combine_chunks())
+    return pa.array([display_form(s) for s in spans.dictionary.to_pylist()], pa.string()).take(spans.indices)
+
+
+def summarize_entities(mentions: pa.Table, names: pa.Array | None = None) -> pa.Table:
+    """One row per entity of ``mentions`` (``ENTITY_SCHEMA``). ``name`` is the most frequent display form of its
+    canonical form (``canonical``: the long form, when resolving), ties broken by the smallest string;
+    ``aliases`` counts its display forms. ``mean_score`` is the exactly rounded sum (``math.fsum``) over the count,
+    so it does not depend on the row order: a float64 sum is exact when every partial sum is a multiple of the smallest
     score's spacing that float64 can hold, which ``magnitude <= grain * 2**52`` guarantees (always, for float32
     scores in [0.5, 1] and fewer than 2**28 mentions); other entities are summed by ``math.fsum``."""
     spans = pc.dictionary_encode(mentions["span"].combine_chunks())
     names = pa.array([display_form(s) for s in spans.dictionary.to_pylist()], pa.string()).take(spans.indices)
     scores = mentions["score"].to_numpy()
     grain = np.where((scores != 0) & np.isfinite(scores), np.spacing(np.abs(scores)), np.inf).astype(np.float64)
+    canonical = (mentions["canonical"] if "canonical" in mentions.column_names
+                 else pa.array(np.ones(mentions.num_rows, bool)))
     table = mentions.select(["entity_id", "doc_id", "label", "score"]).append_column("name", names)
+    table = table.append_column("canonical", canonical)
     rows = sql(ENTITY_SQL, mentions=table.append_column("grain", pa.array(grain)))
 
     total = rows["total"].to_numpy(zero_copy_only=False)
@@ -60,10 +72,27 @@ def summarize_entities(mentions: pa.Table) -> pa.Table:
         total = np.where(exact, total, [fsums.get(e, 0.0) for e in rows["entity_id"].to_pylist()])
     mentions_count = rows["mentions"].to_numpy(zero_copy_only=False)
     return pa.table([
-        rows["entity_id"], rows["name"], rows["label"], rows["mentions"], rows["documents"],
+        rows["entity_id"], rows["name"], rows["label"], rows["mentions"], rows["documents"], rows["aliases"],
         pa.array(total / np.maximum(mentions_count, 1), pa.float64()),
         pc.cast(rows["max_score"], pa.float32(), safe=False),
     ], schema=ENTITY_SCHEMA)
+
+
+ALIAS_SQL = """
+SELECT name AS surface, any_value(label) AS label, entity_id, rule, count(*) AS evidence, max(rule_score) AS score
+FROM mentions GROUP BY name, entity_id, rule
+"""
+
+
+def summarize_aliases(mentions: pa.Table, names: pa.Array | None = None) -> pa.Table:
+    """``ALIAS_SCHEMA`` rows of resolved ``mentions``: per display form, entity and rule, the mentions where the
+    form links to the entity by the rule, and the rule's score. ``names`` as for ``summarize_entities``."""
+    names = display_names(mentions) if names is None else names
+    names = pc.dictionary_encode(names)  # grouped by its integer index, named after
+    table = mentions.select(["entity_id", "doc_id", "label", "rule", "rule_score"]).append_column("name", names.indices)
+    rows = sql(ALIAS_SQL, mentions=table)
+    rows = rows.set_column(0, "surface", names.dictionary.take(rows["surface"])).cast(ALIAS_SCHEMA)
+    return rows.sort_by([("entity_id", "ascending"), ("rule", "ascending"), ("surface", "ascending")])
 
 
 def cooccurrences(mentions: pa.Table, window: int | None) -> pa.Table:

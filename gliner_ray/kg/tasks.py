@@ -10,11 +10,14 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import ray
 
+from .aliases import resolve_documents
 from .entities import link_mentions, link_relations
 from .files import read_files, write_parts
 from .neo4j import neo4j_type
+from .resolve import Resolution, apply_mapping, corpus_mapping, local_relations, map_relations
 from .schema import MENTION_COLUMNS, RELATION_COLUMNS, count_problems
-from .tables import cooccurrences, sql, sum_relations, summarize_entities, summarize_typed_relations
+from .tables import (cooccurrences, display_names, sql, sum_relations, summarize_aliases, summarize_entities,
+                     summarize_typed_relations)
 
 
 def hash_partitions(table: pa.Table, columns: list[str], partitions: int) -> np.ndarray:
@@ -59,40 +62,83 @@ def read_checked(files: list[str], fs: pafs.FileSystem, uri: str, min_score: flo
 
 
 @ray.remote
-def read_and_link(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
+def read_and_link(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int,
+                  key: str = "entity_id") -> list:
     """Read a group of mention files; return their validation counts (or ``{"error": ...}``), then their mentions
-    at or above ``min_score`` with entity ids, split by entity into ``partitions`` tables."""
+    at or above ``min_score`` with entity ids, split by ``key`` (entity, or document to resolve) into
+    ``partitions`` tables."""
     counts, mentions = read_checked(files, fs, uri, min_score, "--mentions", MENTION_COLUMNS, [("start", "end")])
     if mentions is None:
         return [counts, *[None] * partitions]
-    return [counts, *shuffle(link_mentions(mentions), ["entity_id"], partitions)]
+    return [counts, *shuffle(link_mentions(mentions), [key], partitions)]
 
 
 @ray.remote
-def read_relations(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int) -> list:
+def read_relations(files: list[str], fs: pafs.FileSystem, uri: str, min_score: float, partitions: int,
+                   key: str = "source_id") -> list:
     """Read a group of relation files; return their validation counts (or ``{"error": ...}``), then their
-    relations at or above ``min_score`` as directed entity edges (``link_relations``), split by head entity."""
+    relations at or above ``min_score`` as directed entity edges (``link_relations``), split by ``key`` (head
+    entity, or document to resolve)."""
     offsets = [("head_start", "head_end"), ("tail_start", "tail_end")]
     counts, relations = read_checked(files, fs, uri, min_score, "--relations", RELATION_COLUMNS, offsets)
     if relations is None:
         return [counts, *[None] * partitions]
-    return [counts, *shuffle(link_relations(relations), ["source_id"], partitions)]
+    return [counts, *shuffle(link_relations(relations), [key], partitions)]
+
+
+@ray.remote
+def resolve_partition(rules: frozenset, mention_parts: int, *parts: pa.Table) -> list:
+    """The documents of one partition resolved within themselves (``aliases``): counts, the evidence for the
+    corpus step (names, targets), the mentions with their local forms, and the relation edges likewise (or None)."""
+    mentions = pa.concat_tables(parts[:mention_parts], promote_options="permissive")
+    resolved, aliases, names, targets = resolve_documents(mentions, rules)
+    relations = None
+    if parts[mention_parts:]:
+        relations = local_relations(pa.concat_tables(parts[mention_parts:], promote_options="permissive"), aliases)
+    stats = {"within_document": resolved.num_rows - resolved["local_rule"].null_count}
+    return [stats, names, targets, resolved, relations]
+
+
+@ray.remote
+def map_corpus(resolution: Resolution, name_parts: int, *parts: pa.Table) -> list:
+    """The corpus-wide mapping of normalized forms to entities (``resolve.corpus_mapping``), its counts first."""
+    names = pa.concat_tables(parts[:name_parts], promote_options="permissive")
+    mapping, counts = corpus_mapping(names, pa.concat_tables(parts[name_parts:]), resolution)
+    return [counts, mapping]
+
+
+@ray.remote
+def apply_partition(partitions: int, mapping: pa.Table, mentions: pa.Table, relations: pa.Table | None) -> list:
+    """One document partition's mentions with their entities, split by entity, then its relation edges split by
+    head entity (none without relations); the mentions' count first."""
+    linked = apply_mapping(mentions, mapping)
+    relation_parts = [] if relations is None else shuffle(map_relations(relations, mapping), ["source_id"],
+                                                          partitions)
+    return [linked.num_rows, *shuffle(linked, ["entity_id"], partitions), *relation_parts]
 
 
 @ray.remote
 def reduce_entities(min_count: int, partitions: int, *parts: pa.Table) -> list:
     """All mentions of the entities of one partition: their counts, the entity rows with at least ``min_count``
-    mentions, those entities' mentions, and those mentions' ``(doc_id, entity_id, start, end)`` split by document."""
+    mentions, those entities' mentions, their ``aliases`` rows (None without resolution), and those mentions'
+    ``(doc_id, entity_id, start, end)`` split by document."""
     mentions = pa.concat_tables(parts, promote_options="permissive")
-    all_entities = summarize_entities(mentions)
+    names = display_names(mentions)
+    all_entities = summarize_entities(mentions, names)
     entities, kept = all_entities, mentions
+    aliases = summarize_aliases(mentions, names) if "rule" in mentions.column_names else None
     if min_count > 1:
         entities = all_entities.filter(pc.greater_equal(all_entities["mentions"], min_count))
         kept = mentions.filter(pc.is_in(mentions["entity_id"], value_set=entities["entity_id"]))
+        if aliases is not None:
+            aliases = aliases.filter(pc.is_in(aliases["entity_id"], value_set=entities["entity_id"]))
     stats = {"entities": all_entities.num_rows, "kept_entities": entities.num_rows, "kept_mentions": kept.num_rows,
              "most_mentions": pc.max(all_entities["mentions"]).as_py() or 0}
     links = kept.select(["doc_id", "entity_id", "start", "end"])
-    return [stats, entities, kept, *shuffle(links, ["doc_id"], partitions)]
+    if aliases is not None:  # resolved: the mention rows without the working columns
+        kept = kept.drop_columns(["canonical", "rule_score"]).set_column(
+            kept.schema.get_field_index("rule"), "rule", pc.cast(kept["rule"], pa.string()))
+    return [stats, entities, kept, aliases, *shuffle(links, ["doc_id"], partitions)]
 
 
 @ray.remote
@@ -130,10 +176,13 @@ def reduce_typed_relations(entities: pa.Table, *parts: pa.Table) -> list:
 
 @ray.remote
 def write_partition(fs: pafs.FileSystem, root: str, index: int, entities: pa.Table, mentions: pa.Table,
-                    relations: pa.Table, typed_relations: pa.Table | None, neo4j: bool) -> None:
-    """Write partition ``index`` of each table (``files.write_parts``). ``typed_relations`` is None without relation
-    input: then there is no such table."""
+                    aliases: pa.Table | None, relations: pa.Table, typed_relations: pa.Table | None,
+                    neo4j: bool) -> None:
+    """Write partition ``index`` of each table (``files.write_parts``). ``aliases`` is None without resolution,
+    ``typed_relations`` without relation input: then there is no such table."""
     tables = {"entities": entities, "relations": relations, "mention_entities": mentions}
+    if aliases is not None:
+        tables["aliases"] = aliases
     if typed_relations is not None:
         tables["typed_relations"] = typed_relations
     write_parts(fs, root, index, tables, neo4j)
