@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from typing import Any, Mapping
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,11 @@ _ray_log_level = logging.WARNING  # Ray's own INFO lines (its dashboard URL...) 
 # Ray's log lines that say nothing a user of these jobs can act on.
 HARMLESS_RAY_LINES = (
     ("ray._private.authentication.authentication_token_setup", "Token authentication is"),
+    ("ray.data._internal.progress", "Progress bars disabled"),  # we turned them off, on purpose
 )
+# Ray Data's warning when an actor pool gets fewer input blocks than actors (one shard, two actors): the job's
+# own plan, nothing to act on.
+HARMLESS_RAY_WARNINGS = ("The minimum number of concurrent actors",)
 
 
 class Interrupted(Exception):
@@ -66,7 +71,11 @@ def set_verbose(verbose: bool) -> None:
     from ray.data import DataContext
 
     _ray_log_level = logging.INFO if verbose else logging.WARNING
+    logging.getLogger("ray.data").setLevel(_ray_log_level)  # its per-dataset "Starting execution..." lines
     DataContext.get_current().enable_progress_bars = verbose or sys.stderr.isatty()
+    if not verbose:
+        for message in HARMLESS_RAY_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
 
 
 def quiet_ray() -> None:
