@@ -120,6 +120,31 @@ def clean_labels(labels: Sequence[str]) -> list[str]:
     return cleaned
 
 
+def label_key(label: str) -> str:
+    """What spellings of one entity type share: ``"New  York"`` and ``"new york"`` (case and spacing ignored)."""
+    return " ".join(label.casefold().split())
+
+
+def record_labels(value: object, field: str) -> tuple[str, ...] | str:
+    """A record's own entity types (the value of its ``field``), stripped, spellings that differ only in case or
+    spacing merged into the first (as ``--labels``); or the reason they cannot be used."""
+    if not isinstance(value, (list, tuple)):
+        what = "null" if value is None else f"a {type(value).__name__}"
+        return f"{field!r} is {what}, not a list of entity types (strings)"
+    kept: dict[str, str] = {}
+    for label in value:
+        if not isinstance(label, str) or not label.strip():
+            return f"{field!r} holds {label!r}, not a non-empty string"
+        try:
+            label.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return f"{field!r} holds an invalid character ({error.reason} at {error.start})"
+        kept.setdefault(label_key(label), label.strip())
+    if not kept:
+        return f"{field!r} is an empty list: give each record at least one entity type"
+    return tuple(clean_labels(list(kept.values())))
+
+
 def build_prompt(labels: Sequence[str], ent_token: str, sep_token: str) -> list[str]:
     """The label prompt as pre-split words: ``<<ENT>> type1 <<ENT>> type2 … <<SEP>>``."""
     prompt = []

@@ -8,6 +8,7 @@ import logging
 import os
 
 from ..storage import absolute
+from ..text import label_key
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,12 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True) -> argparse._MutuallyExclusiveGroup:
+    """--labels and --labels-file, alternatives; the group, for a command to add one of its own."""
     group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument("--labels", help='entity types, comma-separated: "person,organization,location"')
     group.add_argument("--labels-file", help="a file with one entity type per line (blank and # lines skipped)")
+    return group
 
 
 def labels_from_args(args: argparse.Namespace) -> list[str]:
@@ -64,7 +67,7 @@ def merge_similar_labels(labels: list[str]) -> list[str]:
     in letter case or in the spaces between words; the first spelling is kept, and the merge logged."""
     kept: dict[str, str] = {}
     for label in labels:
-        key = " ".join(label.casefold().split())
+        key = label_key(label)
         if key not in kept:
             kept[key] = label
         elif kept[key] != label:

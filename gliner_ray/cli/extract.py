@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, help="input format (default: from the file extensions)")
     parser.add_argument("--id-field", default="id", help="document id field or column")
     parser.add_argument("--text-field", default="text", help="document text field or column")
-    add_label_arguments(parser)
+    add_label_arguments(parser).add_argument(
+        "--labels-field", help="read each document's own entity types from this field or column (a list of strings) "
+                               "instead of --labels; records without usable ones go to errors/")
     parser.add_argument("--model", required=True, help="hub id (urchade/gliner_small-v2.1) or checkpoint directory")
     parser.add_argument("--threshold", type=float, default=0.5, help="keep spans scoring above this")
     nesting = parser.add_mutually_exclusive_group()
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> None:
         os.environ["AWS_ENDPOINT_URL"] = worker_env["AWS_ENDPOINT_URL"] = args.s3_endpoint
     model = os.path.abspath(args.model) if os.path.isdir(args.model) else args.model
     settings = Settings(
-        model=model, labels=tuple(labels_from_args(args)), threshold=args.threshold, flat_ner=args.flat_ner,
+        model=model, labels=() if args.labels_field else tuple(labels_from_args(args)), labels_field=args.labels_field,
+        threshold=args.threshold, flat_ner=args.flat_ner,
         multi_label=args.multi_label, id_field=args.id_field, text_field=args.text_field, max_chars=args.max_chars,
         max_record_bytes=args.max_record_size,
         split_bytes=args.split_size, precision=args.precision, relations=tuple(comma_list(args.relations or "")),

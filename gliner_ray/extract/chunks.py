@@ -22,18 +22,19 @@ from ..shards import Shard
 from ..encoding import TokenizedText
 from ..text import Window, plan_windows, sentence_ends, word_splitter
 from ..timing import lap
+from .label_sets import check_label_sets, labels_of
 from .settings import Settings, prompt_tokenizer
 
 # One planned document: its words' character offsets, its sub-tokens flat (word i is
 # tokens[token_offsets[i]:token_offsets[i + 1]]) and its model windows. Built from numpy arrays, read back as them.
 # A document over LONG_DOCUMENT_CHARS characters travels as text alone (``sliced``): the model actor plans and
 # scores it in slices of about SLICE_WORDS words (scoring.py), so the actor's memory does not grow with a document's
-# length.
+# length. ``labels``: the document's own entity types (``--labels-field``; null: the run's ``--labels``).
 WINDOW_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("own_start", pa.int32()), ("own_end", pa.int32())])
 DOCUMENT_TYPE = pa.struct(
     [("doc_id", pa.string()), ("text", pa.string()), ("word_starts", pa.list_(pa.int32())),
      ("word_ends", pa.list_(pa.int32())), ("tokens", pa.list_(pa.int32())), ("token_offsets", pa.list_(pa.int32())),
-     ("windows", pa.list_(WINDOW_TYPE)), ("sliced", pa.bool_())]
+     ("windows", pa.list_(WINDOW_TYPE)), ("sliced", pa.bool_()), ("labels", pa.list_(pa.string()))]
 )
 CHUNK_ERROR_TYPE = pa.struct([("row", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string())])
 HEADER = ("shard", "source", "chunk", "last")  # what the chunk's summary row repeats
@@ -50,7 +51,8 @@ def read_chunks(shards: pa.Table, settings: Settings, chunk_size: int) -> Iterat
         shard = Shard(**shard_row)
         fs, _ = storage.resolve(shard.uri)
         records = corpus.read_records(
-            fs, shard, settings.id_field, settings.text_field, settings.max_chars, settings.max_record_bytes
+            fs, shard, settings.id_field, settings.text_field, settings.max_chars, settings.max_record_bytes,
+            settings.labels_field,
         )
         tick = time.perf_counter()
         for index, chunk, last in _cut(records, chunk_size):
@@ -80,6 +82,7 @@ def plan_chunk(
     a document over ``long_chars`` characters is left to the model actor to plan in slices (``sliced``).
     ``seconds`` accumulates the time per stage (split, tokenize, plan, arrow); it travels in the row."""
     seconds = {} if seconds is None else seconds
+    records = check_label_sets(records, settings)
     documents = [r for r in records if r.error is None]
     columns = _plan_documents(documents, settings, long_chars, seconds)
     tick = time.perf_counter()
@@ -97,7 +100,6 @@ def _plan_documents(documents: list[Record], settings: Settings, long_chars: int
     """Per document, as the columns of DOCUMENT_TYPE: whether it is sliced, its words' character offsets, its
     sub-tokens and its windows (numpy arrays; empty for a sliced document)."""
     tokenizer, config = prompt_tokenizer(settings.model)
-    budget = tokenizer.window_budget(settings.labels, settings.relations)  # every label pass scores these windows
     overlap = 2 * config.max_width
     split_words = word_splitter(config.words_splitter_type)  # the checkpoint's, as GLiNER.predict uses
     columns: dict[str, list] = defaultdict(list)
@@ -113,6 +115,7 @@ def _plan_documents(documents: list[Record], settings: Settings, long_chars: int
         tick = lap(seconds, "split", tick)
         text = tokenizer.tokenize(words.words)
         tick = lap(seconds, "tokenize", tick)
+        budget = tokenizer.window_budget(labels_of(settings, record.labels), settings.relations)  # every label pass scores these windows
         windows = plan_windows(np.diff(text.offsets).tolist(), config.max_len, budget, overlap, sentence_ends(words.words)) if words.words else []
         columns["word_starts"].append(words.starts)
         columns["word_ends"].append(words.ends)
@@ -130,6 +133,7 @@ def _document_array(documents: list[Record], columns: dict[str, list]) -> pa.Str
         **{name: _list_array(columns[name], pa.int32()) for name in INT_COLUMNS},
         "windows": _windows_array(columns["windows"]),
         "sliced": pa.array(columns["sliced"], pa.bool_()),
+        "labels": pa.array([r.labels for r in documents], pa.list_(pa.string())),
     }
     return pa.StructArray.from_arrays(list(fields.values()), fields=list(DOCUMENT_TYPE))
 
@@ -173,6 +177,7 @@ class Document(NamedTuple):
     windows: list[Window]
     word_starts: np.ndarray  # the character offset of each word's start, and of its end
     word_ends: np.ndarray
+    labels: tuple[str, ...] | None  # its own entity types (``--labels-field``), None: the run's
 
 
 def unpack_chunk(row: pa.Table) -> Chunk:
@@ -199,8 +204,10 @@ def unpack_documents(documents: pa.StructArray) -> list[Document]:
             TokenizedText(tokens[token_bounds[d] : token_bounds[d + 1]], offsets[offset_bounds[d] : offset_bounds[d + 1]]),
             [Window(*w) for w in windows[window_bounds[d] : window_bounds[d + 1]]],
             word_starts[word_bounds[d] : word_bounds[d + 1]], word_ends[word_bounds[d] : word_bounds[d + 1]],
+            None if labels is None else tuple(labels),
         )
-        for d, (doc_id, text, sliced) in enumerate(zip(docs["doc_id"].to_pylist(), docs["text"].to_pylist(), docs["sliced"].to_pylist()))
+        for d, (doc_id, text, sliced, labels) in enumerate(zip(
+            docs["doc_id"].to_pylist(), docs["text"].to_pylist(), docs["sliced"].to_pylist(), docs["labels"].to_pylist()))
     ]
 
 

@@ -61,8 +61,10 @@ def extract(
     settings = settings.cleaned()
     check_arguments(settings, scale)
     limits.check()
-    label_passes = len(prompt_tokenizer(settings.model)[0].label_passes(settings.labels, settings.relations))
-    if label_passes > 1:
+    label_passes = None  # with --labels-field, each document's label set has its own passes
+    if settings.labels:
+        label_passes = len(prompt_tokenizer(settings.model)[0].label_passes(settings.labels, settings.relations))
+    if label_passes and label_passes > 1:
         logger.info("%d entity types do not fit one prompt: each window is scored in %d label passes",
                     len(settings.labels), label_passes)
     store = Store(output_uri)
@@ -92,7 +94,8 @@ def extract(
         done.update(published)
     success = _success(settings, shards, pending, done, statistics, time.time() - started)
     check_error_rate(success["failed"], success["documents"], limits, store.uri)  # a resumed run's totals too
-    success["label_passes"] = label_passes
+    if label_passes is not None:
+        success["label_passes"] = label_passes
     folders = OUTPUT_FOLDERS if settings.relations else ("mentions", "errors")
     write_empty_tables(store, folders, settings.metadata())
     store.write_json("_SUCCESS", success)
@@ -123,6 +126,7 @@ def _success(settings: Settings, shards: list[Shard], pending: list[Shard], done
         "documents_processed": processed,
         "damaged_shards": sorted(marker["source"] for marker in done.values() if marker.get("damaged")),
         "model": settings.model, "labels": list(settings.labels), "threshold": settings.threshold,
+        **({"labels_field": settings.labels_field} if settings.labels_field is not None else {}),
         "flat_ner": settings.flat_ner, "multi_label": settings.multi_label, "relation_types": list(settings.relations),
         "elapsed_seconds": round(elapsed, 3), "documents_per_second": round(processed / elapsed, 3),
         "precision": settings.precision, **statistics,

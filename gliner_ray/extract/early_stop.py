@@ -55,7 +55,7 @@ def sample(shards: list[Shard], settings: Settings, count: int) -> list[Record]:
     for shard in shards[:SAMPLE_SHARDS]:
         fs, _ = storage.resolve(shard.uri)
         reading = corpus.read_records(fs, shard, settings.id_field, settings.text_field, settings.max_chars,
-                                      settings.max_record_bytes)
+                                      settings.max_record_bytes, settings.labels_field)
         for record in reading:
             if record.error is None or not record.error.startswith(corpus.DAMAGED):
                 records.append(record)

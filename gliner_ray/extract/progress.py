@@ -27,11 +27,13 @@ class Progress:
         self.stage_seconds = dict.fromkeys(CPU_STAGES + MODEL_STAGES, 0.0)
         self.actors: dict[str, tuple[float, float]] = {}  # actor -> (seconds in forward passes, seconds since its first call)
         self.label_encoder_runs: dict[str, int] = {}  # actor -> forward passes of its labels encoder (bi-encoders)
+        self.label_sets: set[str] = set()  # the documents' own label sets (--labels-field), by name (hash)
 
     def add(self, summary: dict) -> None:
         self.words += summary["words"]
         self.records += summary["documents"]
         self.failed += summary["failed"]
+        self.label_sets.update(json.loads(summary.get("label_sets") or "[]"))
         for stage, seconds in json.loads(summary["seconds"]).items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         busy, elapsed = self.actors.get(summary["actor"], (0.0, 0.0))
@@ -69,9 +71,12 @@ class Progress:
         return busy / elapsed if elapsed else 0.0
 
     def statistics(self) -> dict[str, Any]:
-        return {"words": self.words, "model_busy": round(self.model_busy, 4), "model_actors": len(self.actors),
-                "label_encoder_runs": sum(self.label_encoder_runs.values()),
-                "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
+        statistics = {"words": self.words, "model_busy": round(self.model_busy, 4), "model_actors": len(self.actors),
+                      "label_encoder_runs": sum(self.label_encoder_runs.values()),
+                      "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
+        if self.label_sets:
+            statistics["label_sets"] = len(self.label_sets)  # distinct label sets among the documents of this run
+        return statistics
 
 
 def duration(seconds: float) -> str:

@@ -19,10 +19,12 @@ from ..slicing import plan_slices
 from ..text import Window, split_in_pieces
 from ..timing import lap
 from .chunks import Document, unpack_chunk, unpack_documents
+from .label_sets import label_set_names, labels_of
 from .settings import Settings
 from .store import ERROR_SCHEMA, MENTION_SCHEMA, RELATION_SCHEMA, Store, stage
 
 SLICE_WORDS = 1 << 14  # words planned and scored at once in a long document (about 45 windows)
+MAX_LABEL_SETS = 4096  # label sets whose passes an actor keeps (--labels-field), the cache cleared beyond
 
 
 class ScoreChunks:
@@ -40,11 +42,11 @@ class ScoreChunks:
         self.batch_size = batch_size
         self.slice_words = slice_words
         self.model = GLiNER.from_pretrained(settings.model, dtype=settings.precision)
-        tokenizer = self.model.prompt_tokenizer
-        # Each label pass (labels too many for one prompt) and its prompt: every window is scored once per pass.
-        self.passes = [(group, tokenizer.prompt_token_ids(group, settings.relations))
-                       for group in tokenizer.label_passes(settings.labels, settings.relations)]
-        self.model.prepare_labels(settings.labels)  # bi-encoders: the label vectors, once for the whole corpus
+        # Per label set (the run's, or with --labels-field each document's own): its label passes (labels too many
+        # for one prompt) and their prompts; every window of a document is scored once per pass of its set.
+        self.passes: dict[tuple[str, ...], list[tuple[tuple[str, ...], list[list[int]]]]] = {}
+        if settings.labels:
+            self.model.prepare_labels(settings.labels)  # bi-encoders: the label vectors, once for the whole corpus
         self.store = Store(output_uri)
         self.model_lock = threading.Lock()
         self.actor = uuid.uuid4().hex
@@ -73,6 +75,7 @@ class ScoreChunks:
             "actor_forward": self.forward_seconds, "actor_elapsed": time.perf_counter() - self.started,
             "actor_label_encoder_runs": self.model.label_encoder_runs,
             "damaged": any(reason.startswith(corpus.DAMAGED) for reason in errors["reason"].to_pylist()),
+            "label_sets": json.dumps(label_set_names(x for x in documents.field("labels").to_pylist() if x is not None)),
         }
 
     def mentions(self, documents: pa.StructArray, seconds: dict[str, float]) -> tuple[pa.Table, pa.Table, int]:
@@ -80,7 +83,7 @@ class ScoreChunks:
         ``predict_relations`` finds them; none unless ``--relations``), and their words."""
         tick = time.perf_counter()
         docs = unpack_documents(documents)
-        rows = [row for d, doc in enumerate(docs) for row in self._rows(d, doc.tokens, doc.windows)]
+        rows = [row for d, doc in enumerate(docs) for row in self._rows(d, doc.tokens, doc.windows, doc.labels)]
         lap(seconds, "unpack", tick)
         found, pairs, char_offsets, words = self._candidates(docs, rows, seconds)
         tick = time.perf_counter()
@@ -104,13 +107,27 @@ class ScoreChunks:
         lap(seconds, "decode", tick)
         for d, doc in enumerate(docs):
             if doc.sliced:
-                words += self._score_slices(d, doc.text, found[d], pairs[d], char_offsets[d], seconds)
+                words += self._score_slices(d, doc.text, found[d], pairs[d], char_offsets[d], seconds, doc.labels)
         return found, pairs, char_offsets, words
 
-    def _rows(self, d: int, text: TokenizedText, windows: list[Window], first_word: int = 0) -> list[Row]:
-        """The model rows of document ``d``: each of its windows once per label pass."""
-        return [row for labels, prompt in self.passes
+    def _rows(self, d: int, text: TokenizedText, windows: list[Window], own_labels: tuple[str, ...] | None,
+              first_word: int = 0) -> list[Row]:
+        """The model rows of document ``d``: each of its windows once per label pass of its label set. Documents
+        with the same set share prompts; their rows, like all the chunk's, share forward passes (``_score``)."""
+        return [row for labels, prompt in self._passes(labels_of(self.settings, own_labels))
                 for row in window_rows(d, text, windows, labels, prompt, self.settings.relations, first_word)]
+
+    def _passes(self, labels: tuple[str, ...]) -> list[tuple[tuple[str, ...], list[list[int]]]]:
+        """The label passes of a label set and their prompts, kept per set (bi-encoders keep each label's vector:
+        ``encode_labels``)."""
+        passes = self.passes.get(labels)  # two calls may run at once (threads): no lookup after a clear
+        if passes is None:
+            if len(self.passes) >= MAX_LABEL_SETS:
+                self.passes.clear()
+            tokenizer, relations = self.model.prompt_tokenizer, self.settings.relations
+            passes = self.passes[labels] = [(group, tokenizer.prompt_token_ids(group, relations))
+                                            for group in tokenizer.label_passes(labels, relations)]
+        return passes
 
     def _decode(self, found: list[list[Span]], pairs: list[list[RelationCandidate]]) -> tuple[list, list]:
         """The mentions each document keeps (greedy decoding) and the relations between them, as (document, Span)
@@ -142,19 +159,19 @@ class ScoreChunks:
         return scored, pairs
 
     def _score_slices(self, d: int, text: str, found: list, pairs: list, char_offsets: tuple[dict, dict],
-                      seconds: dict[str, float]) -> int:
+                      seconds: dict[str, float], own_labels: tuple[str, ...] | None = None) -> int:
         """Score a long document slice by slice (``slicing.plan_slices``): the candidates (and relation
         candidates), exactly those of the whole document, join ``found`` (and ``pairs``), and the character offsets
         of their first and last words join ``char_offsets``, so decoding runs over the whole document as for any
         other. Returns its words."""
         tokenizer, config = self.model.prompt_tokenizer, self.model.config
-        budget = tokenizer.window_budget(self.settings.labels, self.settings.relations)
+        budget = tokenizer.window_budget(labels_of(self.settings, own_labels), self.settings.relations)
         # Pieces of as many characters as a slice has words: a slice gathers a few.
         pieces = split_in_pieces(self.model.split_words, text, self.slice_words)
         first_chars, last_chars = char_offsets
         words, tick = 0, time.perf_counter()
         for part in plan_slices(tokenizer, pieces, budget, config.max_len, config.max_width, self.slice_words):
-            rows = self._rows(d, part.text, part.windows, part.first_word)
+            rows = self._rows(d, part.text, part.windows, own_labels, part.first_word)
             lap(seconds, "plan", tick)
             scored, scored_pairs = self._score(rows, seconds)
             for spans in scored:

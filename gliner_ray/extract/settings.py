@@ -39,16 +39,23 @@ class Settings:
     relations: tuple[str, ...] = ()  # relation types (relex models): also write relations/
     relation_threshold: float | None = None  # keep relations scoring above this (None: ``threshold``)
     max_pairs: int = MAX_PAIRS  # entity pairs scored per window at most, the best-scoring entities' first
+    labels_field: str | None = None  # each record's own entity types are in this field (then ``labels`` is empty)
 
     def cleaned(self) -> Settings:
         """The same settings with the entity and relation types validated and deduplicated."""
-        return dataclasses.replace(self, labels=tuple(clean_labels(list(self.labels))),
+        if self.labels_field is not None and self.labels:
+            raise ValueError("--labels (or --labels-file) and --labels-field are alternatives: give all documents "
+                             "the same entity types, or read each document's own from its --labels-field, not both")
+        labels = self.labels if self.labels_field is not None else tuple(clean_labels(list(self.labels)))
+        return dataclasses.replace(self, labels=labels,
                                    relations=clean_relations(list(self.relations)))
 
     def metadata(self) -> dict[bytes, bytes]:
         """The run's key-value metadata for every Parquet file written."""
         run = {"model": self.model, "labels": list(self.labels), "threshold": self.threshold,
                "flat_ner": self.flat_ner, "multi_label": self.multi_label, "precision": self.precision}
+        if self.labels_field is not None:
+            run["labels_field"] = self.labels_field
         if self.relations:
             run.update(relations=list(self.relations), relation_threshold=self.relation_threshold)
         return {METADATA_KEY: json.dumps(run).encode()}
@@ -88,11 +95,15 @@ def check_arguments(settings: Settings, scale: Scale) -> None:
         raise ValueError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {scale.actors}")
     if settings.relation_threshold is not None:
         check_threshold(settings.relation_threshold, "--relation-threshold")
+    if settings.labels_field is not None and settings.relations:
+        raise ValueError("--labels-field cannot go with --relations: relation extraction runs with one set of "
+                         "entity types for the whole corpus; pass --labels instead")
     tokenizer, config = prompt_tokenizer(settings.model)
     if settings.relations and config.relations_layer is None:
         raise ValueError(f"--relations needs a relation extraction (relex) checkpoint; {settings.model} extracts "
                          f"entities only: leave --relations out, or pass a relex --model")
-    tokenizer.label_passes(settings.labels, settings.relations)  # raises when a label cannot fit a prompt
+    if settings.labels_field is None:
+        tokenizer.label_passes(settings.labels, settings.relations)  # raises when a label cannot fit a prompt
 
 
 def claim(store: Store, settings: Settings) -> None:

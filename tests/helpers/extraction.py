@@ -48,9 +48,10 @@ def mention_rows(table: pa.Table) -> list[tuple]:
     return sorted((r["doc_id"], r["start"], r["end"], r["span"], r["label"]) for r in table.to_pylist())
 
 
-def expected_rows(model_dir: str, documents: dict[str, str]) -> tuple[list[tuple], dict[tuple, float]]:
-    """What ``GLiNER.predict`` finds in the documents, in this process, as rows and scores."""
-    predictions = GLiNER.from_pretrained(model_dir).predict(list(documents.values()), list(LABELS), threshold=THRESHOLD)
+def expected_rows(model_dir: str, documents: dict[str, str], labels: list = list(LABELS)) -> tuple[list[tuple], dict[tuple, float]]:
+    """What ``GLiNER.predict`` finds in the documents, in this process, as rows and scores; ``labels``: one list
+    for all documents or one per document."""
+    predictions = GLiNER.from_pretrained(model_dir).predict(list(documents.values()), labels, threshold=THRESHOLD)
     found = [
         ((doc_id, e["start"], e["end"], e["text"], e["label"]), e["score"])
         for doc_id, entities in zip(documents, predictions)
@@ -59,8 +60,8 @@ def expected_rows(model_dir: str, documents: dict[str, str]) -> tuple[list[tuple
     return sorted(row for row, _ in found), dict(found)
 
 
-def assert_same_as_predict(mentions: pa.Table, model_dir: str, documents: dict[str, str]) -> None:
-    rows, scores = expected_rows(model_dir, documents)
+def assert_same_as_predict(mentions: pa.Table, model_dir: str, documents: dict[str, str], labels: list = list(LABELS)) -> None:
+    rows, scores = expected_rows(model_dir, documents, labels)
     assert len(rows) > len(documents)  # the comparison has something to compare
     assert mention_rows(mentions) == rows
     for r in mentions.to_pylist():
