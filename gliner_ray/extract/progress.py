@@ -20,12 +20,15 @@ class Progress:
         self.total_bytes = max(total_bytes, 1)
         self.done_bytes = 0
         self.words = 0
+        self.tokens = self.padded_tokens = 0  # sub-tokens through the model, without and with padding
         self.stage_seconds = dict.fromkeys(CPU_STAGES + MODEL_STAGES, 0.0)
         self.actors: dict[str, tuple[float, float]] = {}  # actor -> (seconds in forward passes, seconds since its first call)
         self.label_encoder_runs: dict[str, int] = {}  # actor -> forward passes of its labels encoder (bi-encoders)
 
     def add(self, summary: dict) -> None:
         self.words += summary["words"]
+        self.tokens += summary["tokens"]
+        self.padded_tokens += summary["padded_tokens"]
         for stage, seconds in json.loads(summary["seconds"]).items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         busy, elapsed = self.actors.get(summary["actor"], (0.0, 0.0))
@@ -53,6 +56,7 @@ class Progress:
     def statistics(self) -> dict[str, Any]:
         return {"words": self.words, "model_busy": round(self.model_busy, 4), "model_actors": len(self.actors),
                 "label_encoder_runs": sum(self.label_encoder_runs.values()),
+                "padded_token_share": round(1 - self.tokens / self.padded_tokens, 4) if self.padded_tokens else 0.0,
                 "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
 
 
