@@ -34,11 +34,14 @@ logger = logging.getLogger(__name__)
 # Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
 # whole shard before the model saw its first chunk. Blocks about one chunk large keep the stream streaming.
 BLOCK_BYTES = 1 << 20
-# glibc serves allocations from 128 KiB up (the model's activations) by mmap and returns them on free. By default
-# that threshold rises after such frees, later tensors come from the heap, and in a long-lived Ray worker the heap
-# fragments: on 2 CPUs with a MiniLM GLiNER, actor memory grew from 605 to ~1000 MiB over 4 to 120 chunks; with
-# a fixed threshold it stays at 602-641 MiB.
-WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
+# glibc serves allocations from 128 KiB up by mmap by default and raises that threshold after such frees; later
+# tensors then come from the heap, and in a long-lived Ray worker the heap fragmented: on 2 CPUs with a MiniLM
+# GLiNER, actor memory grew from 605 to ~1000 MiB over 4 to 120 chunks. A fixed threshold stops the rise. At
+# 128 KiB, though, every activation was a fresh mmap, zeroed page by page and returned at once: 6x the page faults,
+# 6-11x the system time, and the one-CPU actors' forward ran 0.4x of in-process predict (MiniLM: 0.71x the CPU time;
+# near-free model: 0.55x). At 32 MiB only the largest tensors (attention scores) are mapped, fewer page faults
+# than glibc's default, and the threshold still never rises.
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20)}
 # With neither --batch-size nor --max-tokens: a GPU's forward pass takes up to this many padded sub-tokens (rows of
 # like length batched together, so batches are full and memory is bounded whatever the prompt's length); on a CPU,
 # 8 rows a batch.
