@@ -113,14 +113,39 @@ def tiny_bert(directory: Path | str, layers: int, width: int, heads: int, ffn: i
 
 
 # ---- runs and meters ----------------------------------------------------------------------------------------------
-def local_ray(cpus: int) -> None:
+def local_ray(cpus: int, gpus: int = 0, setup_hook=None) -> None:
     """A Ray of its own on this machine (never a running cluster), its workers at niceness 0 like this process
-    (Ray's default is 15), so that other load on a shared machine does not decide the ratios."""
+    (Ray's default is 15), so that other load on a shared machine does not decide the ratios. ``gpus`` declares
+    that many GPUs whether or not there are any (the job then runs in its GPU configuration); ``setup_hook`` runs
+    first in every worker (e.g. the simulated accelerator's)."""
     import ray
 
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}},
-             _system_config={"worker_niceness": 0})
+    runtime_env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}}
+    if setup_hook is not None:
+        runtime_env["worker_process_setup_hook"] = setup_hook
+    ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=False,
+             runtime_env=runtime_env, _system_config={"worker_niceness": 0})
+
+
+def ray_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process (``driver``), of its Ray workers (command lines that
+    start with ``ray::``): the ``model actors`` (named ScoreChunks) and the ``other workers``, and of Ray's own
+    processes (``ray daemons``: GCS, raylet, agents). Workers that have exited are not counted."""
+    import resource
+
+    import psutil
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    totals = {"driver": usage.ru_utime + usage.ru_stime, "model actors": 0.0, "other workers": 0.0, "ray daemons": 0.0}
+    for process in psutil.Process().children(recursive=True):
+        try:
+            times, command = process.cpu_times(), process.cmdline()
+        except psutil.Error:
+            continue
+        worker = bool(command) and command[0].startswith("ray::")
+        kind = ("model actors" if "ScoreChunks" in command[0] else "other workers") if worker else "ray daemons"
+        totals[kind] += times.user + times.system
+    return totals
 
 
 class PeakMemory:
