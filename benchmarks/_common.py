@@ -127,23 +127,29 @@ def local_ray(cpus: int, gpus: int = 0, setup_hook=None) -> None:
              runtime_env=runtime_env, _system_config={"worker_niceness": 0})
 
 
+RAY_DATA_ACTORS = ("ray::_StatsActor", "ray::_AutoscalingCoordinatorActor", "ray::ActorLocationTracker")
+
+
 def ray_cpu_seconds() -> dict[str, float]:
     """CPU seconds (user + system) so far of this process (``driver``), of its Ray workers (command lines that
-    start with ``ray::``): the ``model actors`` (named ScoreChunks) and the ``other workers``, and of Ray's own
-    processes (``ray daemons``: GCS, raylet, agents). Workers that have exited are not counted."""
+    start with ``ray::``): the ``model actors`` (named ScoreChunks), Ray Data's own actors (``ray data actors``:
+    _StatsActor, _AutoscalingCoordinatorActor, ActorLocationTracker) and the ``other workers`` (the CPU tasks), and
+    of Ray's daemons (``ray daemons``: GCS, raylet, agents). Workers that have exited are not counted."""
     import resource
 
     import psutil
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    totals = {"driver": usage.ru_utime + usage.ru_stime, "model actors": 0.0, "other workers": 0.0, "ray daemons": 0.0}
+    totals = dict.fromkeys(("model actors", "ray data actors", "other workers", "ray daemons"), 0.0)
+    totals["driver"] = usage.ru_utime + usage.ru_stime
     for process in psutil.Process().children(recursive=True):
         try:
             times, command = process.cpu_times(), process.cmdline()
         except psutil.Error:
             continue
         worker = bool(command) and command[0].startswith("ray::")
-        kind = ("model actors" if "ScoreChunks" in command[0] else "other workers") if worker else "ray daemons"
+        kind = "ray daemons" if not worker else "model actors" if "ScoreChunks" in command[0] else (
+            "ray data actors" if command[0].startswith(RAY_DATA_ACTORS) else "other workers")
         totals[kind] += times.user + times.system
     return totals
 

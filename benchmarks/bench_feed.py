@@ -213,7 +213,8 @@ class Timeline:
 def measure(rate: float, words: int, seconds: float, summary: dict, timeline: Timeline, cpu_end: dict) -> dict:
     """One rate's figures. The stages' seconds are the time inside each (CPU time on a machine with idle cores;
     forward, the simulated wait, left out); beside them the Ray processes' CPU time outside the stages: in the
-    model actor once it has its first chunk, in the CPU tasks for the whole run (their start included)."""
+    model actor once it has its first chunk, in the CPU tasks for the whole run (their start included), in Ray
+    Data's own actors, Ray's daemons and the driver for the whole run."""
     first = timeline.arrivals[0]
     later_words = sum(w for _, w, _ in timeline.arrivals[1:])
     cpu_stages, model_stages = timeline.stage_seconds(CPU_STAGES), timeline.stage_seconds(MODEL_STAGES, skip=1)
@@ -223,6 +224,7 @@ def measure(rate: float, words: int, seconds: float, summary: dict, timeline: Ti
     per_million.update({name: value * 1e6 / later_words for name, value in model_stages.items()})
     per_million["ray and start, in CPU tasks"] = (whole["other workers"] - sum(cpu_stages.values())) * 1e6 / words
     per_million["ray, in the model actor"] = (actor_cpu - sum(model_stages.values())) * 1e6 / later_words
+    per_million["ray data's own actors"] = whole["ray data actors"] * 1e6 / words
     per_million["ray daemons"] = whole["ray daemons"] * 1e6 / words
     per_million["driver"] = whole["driver"] * 1e6 / words
     per_million["total"] = sum(per_million.values())
