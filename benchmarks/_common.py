@@ -113,14 +113,45 @@ def tiny_bert(directory: Path | str, layers: int, width: int, heads: int, ffn: i
 
 
 # ---- runs and meters ----------------------------------------------------------------------------------------------
-def local_ray(cpus: int) -> None:
+def local_ray(cpus: int, gpus: int = 0, setup_hook=None) -> None:
     """A Ray of its own on this machine (never a running cluster), its workers at niceness 0 like this process
-    (Ray's default is 15), so that other load on a shared machine does not decide the ratios."""
+    (Ray's default is 15), so that other load on a shared machine does not decide the ratios. ``gpus`` declares
+    that many GPUs whether or not there are any (the job then runs in its GPU configuration); ``setup_hook`` runs
+    first in every worker (e.g. the simulated accelerator's)."""
     import ray
 
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}},
-             _system_config={"worker_niceness": 0})
+    runtime_env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}}
+    if setup_hook is not None:
+        runtime_env["worker_process_setup_hook"] = setup_hook
+    ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=False,
+             runtime_env=runtime_env, _system_config={"worker_niceness": 0})
+
+
+RAY_DATA_ACTORS = ("ray::_StatsActor", "ray::_AutoscalingCoordinatorActor", "ray::ActorLocationTracker")
+
+
+def ray_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process (``driver``), of its Ray workers (command lines that
+    start with ``ray::``): the ``model actors`` (named ScoreChunks), Ray Data's own actors (``ray data actors``:
+    _StatsActor, _AutoscalingCoordinatorActor, ActorLocationTracker) and the ``other workers`` (the CPU tasks), and
+    of Ray's daemons (``ray daemons``: GCS, raylet, agents). Workers that have exited are not counted."""
+    import resource
+
+    import psutil
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    totals = dict.fromkeys(("model actors", "ray data actors", "other workers", "ray daemons"), 0.0)
+    totals["driver"] = usage.ru_utime + usage.ru_stime
+    for process in psutil.Process().children(recursive=True):
+        try:
+            times, command = process.cpu_times(), process.cmdline()
+        except psutil.Error:
+            continue
+        worker = bool(command) and command[0].startswith("ray::")
+        kind = "ray daemons" if not worker else "model actors" if "ScoreChunks" in command[0] else (
+            "ray data actors" if command[0].startswith(RAY_DATA_ACTORS) else "other workers")
+        totals[kind] += times.user + times.system
+    return totals
 
 
 class PeakMemory:

@@ -5,9 +5,12 @@ Nothing here imports torch, so tokenization planning is testable and cheap to ru
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import Callable, Iterator, NamedTuple, Sequence
+
+import numpy as np
 
 # The word splitter of the published GLiNER models: words (with inner hyphens or underscores) or single symbols.
 WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
@@ -89,12 +92,16 @@ def split_in_pieces(split: Callable[[str], Words], text: str, piece_chars: int) 
 
 
 def _split_with(pattern: re.Pattern, text: str) -> Words:
-    words, starts, ends = [], [], []
-    for match in pattern.finditer(text):
-        words.append(match.group())
-        starts.append(match.start())
-        ends.append(match.end())
-    return Words(words, starts, ends)
+    """The matches of ``pattern`` with their offsets, without a Python step per word: splitting on the pattern,
+    captured, alternates the gaps and the words; the offsets are the running sum of the parts' lengths."""
+    parts = _captured(pattern).split(text)  # gap, word, gap, word, ..., gap
+    bounds = np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+    return Words(parts[1::2], bounds[0:-1:2].tolist(), bounds[1::2].tolist())
+
+
+@functools.lru_cache(maxsize=8)
+def _captured(pattern: re.Pattern) -> re.Pattern:
+    return re.compile(f"({pattern.pattern})", pattern.flags)
 
 
 def _optional_module(name: str, extra: str):
@@ -182,17 +189,15 @@ def plan_windows(
         return []
     if max_words < 1 or max_tokens < 1:
         raise ValueError(f"a window needs room for at least one word (max_words={max_words}, max_tokens={max_tokens})")
+    # Sub-tokens before each word, one huge word cut to max_tokens (never skipped): a window from ``start`` ends
+    # at the last word whose running sum stays within max_tokens.
+    before = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.minimum(np.asarray(word_token_counts, dtype=np.int64), max_tokens), out=before[1:])
     spans: list[tuple[int, int]] = []
     start = 0
     while True:
-        end, tokens = start, 0
-        while end < n and end - start < max_words:
-            count = min(word_token_counts[end], max_tokens)  # one huge word is cut, never skipped
-            if tokens + count > max_tokens:
-                break
-            tokens += count
-            end += 1
-        end = max(end, start + 1)
+        fits = int(np.searchsorted(before, before[start] + max_tokens, side="right")) - 1
+        end = max(min(fits, start + max_words, n), start + 1)
         if end < n and sentence_end is not None:
             earliest = start + max(2 * overlap, (end - start) // 2)
             for cut in range(end, earliest, -1):

@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--num-gpus-per-actor", type=float, help="default: 1 when the cluster has GPUs, else 0")
     scale.add_argument("--cpus-per-actor", type=int, default=1, help="CPUs (and torch threads) per model actor")
     scale.add_argument("--batch-size", type=int, help="model rows (windows of up to 384 words) per forward pass (default: 32 on GPU, 8 on CPU)")
+    scale.add_argument("--max-tokens", type=int, help="padded sub-tokens per forward pass: rows of like length are batched together up to this (default: 16384 on GPU; on CPU, --batch-size 8 instead)")
     scale.add_argument("--cpu-workers", type=int, help="with GPU actors: concurrent tasks reading and tokenizing (default: as many as fit)")
     scale.add_argument("--chunk-size", type=int, default=256, help="documents per unit of work and output file")
     parser.add_argument("--s3-endpoint", help="S3-compatible endpoint URL (sets AWS_ENDPOINT_URL for the driver and workers)")
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
     )
     scale = Scale(
         actors=args.actors, num_gpus_per_actor=args.num_gpus_per_actor, cpus_per_actor=args.cpus_per_actor,
-        batch_size=args.batch_size, cpu_workers=args.cpu_workers, chunk_size=args.chunk_size,
+        batch_size=args.batch_size, max_tokens=args.max_tokens, cpu_workers=args.cpu_workers, chunk_size=args.chunk_size,
     )
     limits = Limits(early_stop_records=args.early_stop_records, max_error_rate=args.max_error_rate)
     extract(args.input, args.output, settings, scale, args.format, args.overwrite, args.address, worker_env or None, limits)

@@ -116,7 +116,7 @@ def _plan_documents(documents: list[Record], settings: Settings, long_chars: int
         text = tokenizer.tokenize(words.words)
         tick = lap(seconds, "tokenize", tick)
         budget = tokenizer.window_budget(labels_of(settings, record.labels), settings.relations)  # every label pass scores these windows
-        windows = plan_windows(np.diff(text.offsets).tolist(), config.max_len, budget, overlap, sentence_ends(words.words)) if words.words else []
+        windows = plan_windows(np.diff(text.offsets), config.max_len, budget, overlap, sentence_ends(words.words)) if words.words else []
         columns["word_starts"].append(words.starts)
         columns["word_ends"].append(words.ends)
         columns["tokens"].append(text.tokens)

@@ -36,11 +36,19 @@ logger = logging.getLogger(__name__)
 # Ray Data gathers a stage's output rows into blocks of up to 128 MiB by default: a worker would then plan a
 # whole shard before the model saw its first chunk. Blocks about one chunk large keep the stream streaming.
 BLOCK_BYTES = 1 << 20
-# glibc serves allocations from 128 KiB up (the model's activations) by mmap and returns them on free. By default
-# that threshold rises after such frees, later tensors come from the heap, and in a long-lived Ray worker the heap
-# fragments: on 2 CPUs with a MiniLM GLiNER, actor memory grew from 605 to ~1000 MiB over 4 to 120 chunks; with
-# a fixed threshold it stays at 602-641 MiB.
-WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
+# glibc serves allocations from 128 KiB up by mmap by default and raises that threshold after such frees; later
+# tensors then come from the heap, and in a long-lived Ray worker the heap fragmented: on 2 CPUs with a MiniLM
+# GLiNER, actor memory grew from 605 to ~1000 MiB over 4 to 120 chunks. A fixed threshold stops the rise. At
+# 128 KiB, though, every activation was a fresh mmap, zeroed page by page and returned at once: 6x the page faults,
+# 6-11x the system time, and the one-CPU actors' forward ran 0.4x of in-process predict (MiniLM: 0.71x the CPU time;
+# near-free model: 0.55x). At 32 MiB only the largest tensors (attention scores) are mapped, fewer page faults
+# than glibc's default, and the threshold still never rises.
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20)}
+# With neither --batch-size nor --max-tokens: a GPU's forward pass takes up to this many padded sub-tokens (rows of
+# like length batched together, so batches are full and memory is bounded whatever the prompt's length); on a CPU,
+# 8 rows a batch.
+GPU_MAX_TOKENS = 1 << 14
+CPU_BATCH_SIZE = 8
 
 
 def extract(
@@ -187,11 +195,11 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
     """The Ray Data stream of summaries, its scale set from the flags or else from the cluster's resources."""
     import ray
 
-    num_gpus, min_actors, max_actors, batch_size = _actor_pool(scale, resources)
+    num_gpus, min_actors, max_actors, batch_size, max_tokens = _actor_pool(scale, resources)
     fused = num_gpus == 0  # the CPU stage asks for what the actors ask for, so Ray fuses it into them
     logger.info(
-        "%d-%d model actors (%g GPU, %d CPU each), %d rows per batch, reading and tokenizing %s",
-        min_actors, max_actors, num_gpus, scale.cpus_per_actor, batch_size,
+        "%d-%d model actors (%g GPU, %d CPU each), batches of %s rows and %s sub-tokens at most, reading and "
+        "tokenizing %s", min_actors, max_actors, num_gpus, scale.cpus_per_actor, batch_size or "any", max_tokens or "any",
         "inside the actors" if fused else f"in {scale.cpu_workers or 'as many as fit'} CPU tasks",
     )
     items = [{**asdict(shard), "key": shard_key(shard)} for shard in shards]
@@ -211,6 +219,7 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
         batch_format="pyarrow",
         fn_constructor_kwargs={
             "settings": settings, "output_uri": store.uri, "batch_size": batch_size, "threads": scale.cpus_per_actor,
+            "max_tokens": max_tokens,
         },
         # A fused task is a whole shard: one at a time per actor, so no shard waits behind another on a busy actor.
         # Beside GPU actors, two calls per actor run at once (Ray's own default runs one UDF at a time): one decodes
@@ -225,8 +234,9 @@ def _dataset(shards: list[Shard], store: Store, settings: Settings, scale: Scale
     )
 
 
-def _actor_pool(scale: Scale, resources: dict[str, float]) -> tuple[float, int, int, int]:
-    """GPUs per model actor, the fewest and most actors, and rows per batch: the flags', else from the cluster."""
+def _actor_pool(scale: Scale, resources: dict[str, float]) -> tuple[float, int, int, int | None, int | None]:
+    """GPUs per model actor, the fewest and most actors, and rows and sub-tokens per batch: the flags', else
+    from the cluster."""
     num_gpus = scale.num_gpus_per_actor
     if num_gpus is None:
         num_gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
@@ -237,4 +247,7 @@ def _actor_pool(scale: Scale, resources: dict[str, float]) -> tuple[float, int, 
     else:
         per_actor = ("GPU", num_gpus) if num_gpus > 0 else ("CPU", scale.cpus_per_actor)
         min_actors = max_actors = max(1, int(resources.get(per_actor[0], 0) // per_actor[1]))
-    return num_gpus, min_actors, max_actors, scale.batch_size or (32 if num_gpus > 0 else 8)
+    batch_size, max_tokens = scale.batch_size, scale.max_tokens
+    if batch_size is None and max_tokens is None:
+        batch_size, max_tokens = (None, GPU_MAX_TOKENS) if num_gpus > 0 else (CPU_BATCH_SIZE, None)
+    return num_gpus, min_actors, max_actors, batch_size, max_tokens

@@ -24,6 +24,7 @@ class Progress:
         self.first_shard: tuple[float, int] | None = None  # when the first shard finished, and the bytes done then
         self.words = 0
         self.records = self.failed = 0  # records read (documents and errors), and errors among them
+        self.tokens = self.padded_tokens = 0  # sub-tokens through the model, without and with padding
         self.stage_seconds = dict.fromkeys(CPU_STAGES + MODEL_STAGES, 0.0)
         self.actors: dict[str, tuple[float, float]] = {}  # actor -> (seconds in forward passes, seconds since its first call)
         self.label_encoder_runs: dict[str, int] = {}  # actor -> forward passes of its labels encoder (bi-encoders)
@@ -34,6 +35,8 @@ class Progress:
         self.records += summary["documents"]
         self.failed += summary["failed"]
         self.label_sets.update(json.loads(summary.get("label_sets") or "[]"))
+        self.tokens += summary["tokens"]
+        self.padded_tokens += summary["padded_tokens"]
         for stage, seconds in json.loads(summary["seconds"]).items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         busy, elapsed = self.actors.get(summary["actor"], (0.0, 0.0))
@@ -73,6 +76,7 @@ class Progress:
     def statistics(self) -> dict[str, Any]:
         statistics = {"words": self.words, "model_busy": round(self.model_busy, 4), "model_actors": len(self.actors),
                       "label_encoder_runs": sum(self.label_encoder_runs.values()),
+                      "padded_token_share": round(1 - self.tokens / self.padded_tokens, 4) if self.padded_tokens else 0.0,
                       "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
         if self.label_sets:
             statistics["label_sets"] = len(self.label_sets)  # distinct label sets among the documents of this run

@@ -34,12 +34,13 @@ class ScoreChunks:
     for its forward passes the other unpacks its chunk, decodes and writes, and the model never waits on them.
     ``model_busy`` is the share of the actor's time spent inside forward passes."""
 
-    def __init__(self, settings: Settings, output_uri: str, batch_size: int, threads: int, slice_words: int = SLICE_WORDS):
+    def __init__(self, settings: Settings, output_uri: str, batch_size: int | None, threads: int,
+                 slice_words: int = SLICE_WORDS, max_tokens: int | None = None):
         import torch
 
         torch.set_num_threads(threads)
         self.settings = settings
-        self.batch_size = batch_size
+        self.batch_size, self.max_tokens = batch_size, max_tokens  # rows, padded sub-tokens per forward pass
         self.slice_words = slice_words
         self.model = GLiNER.from_pretrained(settings.model, dtype=settings.precision)
         # Per label set (the run's, or with --labels-field each document's own): its label passes (labels too many
@@ -64,6 +65,8 @@ class ScoreChunks:
         info, documents, errors, seconds = unpack_chunk(chunk)
         mentions, relations, words = self.mentions(documents, seconds)
         dropped_pairs = seconds.pop("dropped_pairs", 0)  # counted beside the stage times while scoring
+        # Counted in _score (sub-tokens through the model, without and with padding), reported apart from the seconds
+        tokens, padded_tokens = seconds.pop("tokens", 0), seconds.pop("padded_tokens", 0)
         tick = time.perf_counter()
         errors = pa.Table.from_pylist([{"source": info["source"], **e} for e in errors], schema=ERROR_SCHEMA)
         tables = {"mentions": mentions, "relations": relations, "errors": errors}
@@ -72,6 +75,7 @@ class ScoreChunks:
         return {
             **info, "documents": len(documents) + len(errors), "failed": len(errors),
             "mentions": mentions.num_rows, "relations": relations.num_rows, "dropped_pairs": dropped_pairs, "words": words, "seconds": json.dumps(seconds), "actor": self.actor,
+            "tokens": tokens, "padded_tokens": padded_tokens,
             "actor_forward": self.forward_seconds, "actor_elapsed": time.perf_counter() - self.started,
             "actor_label_encoder_runs": self.model.label_encoder_runs,
             "damaged": any(reason.startswith(corpus.DAMAGED) for reason in errors["reason"].to_pylist()),
@@ -146,16 +150,20 @@ class ScoreChunks:
         settings = self.settings
         with self.model_lock:
             forward_before = seconds.get("forward", 0.0)
+            tokens_before, padded_before = self.model.tokens_scored, self.model.padded_tokens_scored
             if settings.relations:
                 dropped_before = self.model.dropped_pairs
                 scored, pairs = self.model.score_relation_rows(
                     rows, settings.threshold, relation_threshold=settings.relation_threshold,
-                    batch_size=self.batch_size, seconds=seconds, max_pairs=settings.max_pairs)
+                    batch_size=self.batch_size, seconds=seconds, max_pairs=settings.max_pairs,
+                    max_tokens=self.max_tokens)
                 seconds["dropped_pairs"] = seconds.get("dropped_pairs", 0) + self.model.dropped_pairs - dropped_before
             else:
-                scored = self.model.score_rows(rows, settings.threshold, self.batch_size, seconds)
+                scored = self.model.score_rows(rows, settings.threshold, self.batch_size, seconds, self.max_tokens)
                 pairs = [[] for _ in rows]
             self.forward_seconds += seconds.get("forward", 0.0) - forward_before
+            seconds["tokens"] = seconds.get("tokens", 0) + self.model.tokens_scored - tokens_before
+            seconds["padded_tokens"] = seconds.get("padded_tokens", 0) + self.model.padded_tokens_scored - padded_before
         return scored, pairs
 
     def _score_slices(self, d: int, text: str, found: list, pairs: list, char_offsets: tuple[dict, dict],

@@ -69,6 +69,7 @@ class Scale:
     num_gpus_per_actor: float | None = None
     cpus_per_actor: int = 1  # Ray CPUs each model actor reserves, and its torch threads
     batch_size: int | None = None  # model rows (windows) per forward pass
+    max_tokens: int | None = None  # padded sub-tokens per forward pass (with batch_size too: both bounds hold)
     cpu_workers: int | None = None  # concurrent CPU-stage tasks beside GPU actors (None: as many as fit)
     chunk_size: int = 256  # documents per chunk: the unit of work, of retry, and of output files
 
@@ -82,7 +83,7 @@ def prompt_tokenizer(model: str):
 def check_arguments(settings: Settings, scale: Scale) -> None:
     """Refuse bad settings with a message naming the fix (the model is checked by loading its tokenizer)."""
     check_threshold(settings.threshold, "--threshold")
-    for name in ("chunk_size", "cpus_per_actor", "batch_size", "cpu_workers"):
+    for name in ("chunk_size", "cpus_per_actor", "batch_size", "max_tokens", "cpu_workers"):
         check_at_least(getattr(scale, name), f"--{name.replace('_', '-')}")
     if settings.split_bytes is not None and settings.split_bytes < 1:
         raise ValueError(f"--split-size must be at least 1 byte (or 0 for no splitting), got {settings.split_bytes}")

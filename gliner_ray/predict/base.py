@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -15,9 +16,9 @@ from transformers import AutoModel, AutoTokenizer
 from .. import checkpoint
 from ..checks import check_at_least, check_threshold
 from ..decode import Span, greedy_decode
-from ..encoding import Batch, PromptTokenizer, Row, row_sizes
+from ..encoding import Batch, PromptTokenizer, Row
 from ..model import GLiNERConfig
-from ..models.span import GLiNERModel, span_mask
+from ..models.span import GLiNERModel
 from ..precision import inference_dtype
 from ..text import clean_labels, word_splitter
 from ..timing import lap
@@ -25,11 +26,16 @@ from ..timing import lap
 logger = logging.getLogger(__name__)
 
 
+# Candidates are first picked by logit, above the threshold's logit less this (fp32 rounding is far smaller).
+LOGIT_MARGIN = 1e-3
+
+
 class GLiNER:
     """Open-type NER: ``GLiNER.from_pretrained("urchade/gliner_small-v2.1").predict(texts, ["person", ...])``."""
 
     prompt_tokenizer_class = PromptTokenizer  # how the family lays out model inputs (bi-encoders: no label prompt)
     label_encoder_runs = 0  # forward passes of a labels encoder so far (bi-encoders; uni-encoders have none)
+    tokens_scored = padded_tokens_scored = 0  # sub-tokens through forward passes so far, without and with padding
 
     def __init__(self, model: GLiNERModel, tokenizer, config: GLiNERConfig):
         self.model = model
@@ -183,30 +189,35 @@ class GLiNER:
 
     @torch.inference_mode()
     def score_rows(
-        self, rows: Sequence[Row], threshold: float, batch_size: int = 8, seconds: dict[str, float] | None = None,
+        self, rows: Sequence[Row], threshold: float, batch_size: int | None = 8,
+        seconds: dict[str, float] | None = None, max_tokens: int | None = None,
     ) -> list[list[Span]]:
         """Candidate spans above ``threshold`` for each row, in text word indices, only those starting in the
-        row's own part of its window. Rows run longest first in batches of ``batch_size``, so padding stays small.
-        ``seconds`` (optional) accumulates the time spent to collate, in the forward pass and picking candidates."""
+        row's own part of its window. Rows run longest first in batches of ``batch_size`` rows, or of up to
+        ``max_tokens`` padded sub-tokens (``plan_batches``), so padding stays small. ``seconds`` (optional)
+        accumulates the time spent to collate, in the forward pass and picking candidates."""
         results: list[list[Span]] = [[] for _ in rows]
-        for chunk, batch_rows, logits in self.forward_batches(rows, batch_size, seconds):
+        for chunk, batch_rows, logits in self.forward_batches(rows, batch_size, seconds, max_tokens):
             tick = time.perf_counter()
             self._candidates(logits, batch_rows, threshold, [results[i] for i in chunk])
             lap(seconds, "candidates", tick)
         return results
 
     def forward_batches(
-        self, rows: Sequence[Row], batch_size: int, seconds: dict[str, float] | None = None
+        self, rows: Sequence[Row], batch_size: int | None, seconds: dict[str, float] | None = None,
+        max_tokens: int | None = None,
     ) -> Iterator[tuple[list[int], list[Row], Any]]:
-        """(indices into ``rows``, those rows, the model's output) per batch, longest rows first."""
+        """(indices into ``rows``, those rows, the model's output) per batch, longest rows first. Counts the
+        sub-tokens scored, and those of the padded batches, in ``tokens_scored`` and ``padded_tokens_scored``."""
         self.model.eval()
-        order = sorted(range(len(rows)), key=lambda i: -rows[i].num_tokens)
+        ends = len(self.prompt_tokenizer.prefix) + len(self.prompt_tokenizer.suffix)
         synchronize = seconds is not None and self.device.type == "cuda"  # time the forward, not its launch
-        for first in range(0, len(order), batch_size):
+        for chunk in plan_batches([row.num_tokens + ends for row in rows], batch_size, max_tokens):
             tick = time.perf_counter()
-            chunk = order[first : first + batch_size]
             batch_rows = [rows[i] for i in chunk]
             batch = self.prompt_tokenizer.collate_rows(batch_rows)
+            self.tokens_scored += int(batch.attention_mask.sum())
+            self.padded_tokens_scored += batch.input_ids.numel()
             tick = lap(seconds, "collate", tick)
             output = self.forward(batch, batch_rows)
             if synchronize:
@@ -221,24 +232,26 @@ class GLiNER:
     @staticmethod
     def _candidates(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]]) -> None:
         """Append to ``out[b]`` the spans of row b scoring above ``threshold``: inside the text, of one of its
-        labels, starting in the row's own word range. Selection runs in torch; Python only builds the Spans.
-        Each family reads its own logits (token-level models: see ``predict/token.py``)."""
-        probs = torch.sigmoid(logits.float())
-        _, num_words, max_width, num_types = probs.shape
-        window_start = torch.tensor([row.window.start for row in rows])
-        own = torch.tensor([[row.window.own_start, row.window.own_end] for row in rows]) - window_start.unsqueeze(1)
-        word_counts, type_counts = row_sizes(rows)
-        positions = torch.arange(num_words)
-        owned = (positions >= own[:, :1]) & (positions < own[:, 1:])  # (B, W)
-        valid = span_mask(word_counts, num_words, max_width) & owned.unsqueeze(-1)
-        valid = valid.unsqueeze(-1) & (torch.arange(num_types) < type_counts.view(-1, 1, 1, 1))
-        above = (probs > threshold) & valid.to(probs.device)
-        hits = above.nonzero().cpu().numpy()
+        labels, starting in the row's own word range. The logits are compared once with the threshold's logit
+        (less a margin; the sigmoid is monotonic), then only those few are checked and scored, exactly as
+        ``sigmoid(logit) > threshold``. Each family reads its own logits (token-level models: see
+        ``predict/token.py``)."""
+        logits = logits.float()
+        cut = math.log(threshold / (1 - threshold)) - LOGIT_MARGIN
+        hits = (logits > cut).nonzero()
         if not len(hits):
             return
-        scores = probs[above].cpu().numpy().tolist()
-        b, word, width, type_ = hits.T
-        starts = window_start.numpy()[b] + word
+        scores = torch.sigmoid(logits[tuple(hits.T)]).cpu().numpy()
+        b, word, width, type_ = hits.cpu().numpy().T
+        window_start = np.array([row.window.start for row in rows])
+        own_start = np.array([row.window.own_start for row in rows]) - window_start
+        own_end = np.array([row.window.own_end for row in rows]) - window_start
+        word_counts = np.array([len(row.word_starts) for row in rows])
+        type_counts = np.array([len(row.labels) for row in rows])
+        keep = ((scores > threshold) & (word >= own_start[b]) & (word < own_end[b]) & (word + width < word_counts[b])
+                & (type_ < type_counts[b]))
+        b, word, width, type_, scores = b[keep], word[keep], width[keep], type_[keep], scores[keep].tolist()
+        starts = window_start[b] + word
         ends = (starts + width).tolist()
         starts = starts.tolist()
         bounds = np.searchsorted(b, np.arange(len(rows) + 1))  # nonzero() is ordered by row
@@ -257,3 +270,20 @@ class GLiNER:
             return [clean_labels(x) for x in labels]
         shared = clean_labels(labels)
         return [shared] * num_texts
+
+
+def plan_batches(num_tokens: Sequence[int], batch_size: int | None, max_tokens: int | None = None) -> list[list[int]]:
+    """Row indices per batch, longest rows first: ``batch_size`` rows a batch, or with ``max_tokens`` as many as
+    fit in that many sub-tokens once padded to the batch's longest row (at least one; at most ``batch_size``
+    when both are given). Rows of like length then share a batch, so batches are full and padding small."""
+    if not batch_size and not max_tokens:
+        raise ValueError("give a batch size, a token budget per batch, or both")
+    order = sorted(range(len(num_tokens)), key=lambda i: -num_tokens[i])
+    batches, first = [], 0
+    while first < len(order):
+        size = batch_size or len(order)
+        if max_tokens:
+            size = min(size, max(1, max_tokens // max(1, num_tokens[order[first]])))
+        batches.append(order[first : first + size])
+        first += size
+    return batches

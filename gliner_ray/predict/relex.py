@@ -93,9 +93,10 @@ class RelexGLiNER(GLiNER):
         threshold: float,
         adjacency_threshold: float | None = None,
         relation_threshold: float | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = 8,
         seconds: dict[str, float] | None = None,
         max_pairs: int | None = MAX_PAIRS,
+        max_tokens: int | None = None,
     ) -> tuple[list[list[Span]], list[list[RelationCandidate]]]:
         """For each row: its candidate spans (as ``score_rows``) and its relation candidates, in text word indices.
         Entities for pairing are all spans of the window above ``threshold``, its overlap with the next included;
@@ -106,7 +107,7 @@ class RelexGLiNER(GLiNER):
         relation_threshold = threshold if relation_threshold is None else check_threshold(relation_threshold, "relation_threshold")
         spans: list[list[Span]] = [[] for _ in rows]
         pairs: list[list[RelationCandidate]] = [[] for _ in rows]
-        for chunk, batch_rows, scores in self.forward_batches(rows, batch_size, seconds):
+        for chunk, batch_rows, scores in self.forward_batches(rows, batch_size, seconds, max_tokens):
             tick = time.perf_counter()
             self._candidates(scores, batch_rows, threshold, [spans[i] for i in chunk])
             for b, (i, row) in enumerate(zip(chunk, batch_rows)):
