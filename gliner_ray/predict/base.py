@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -23,6 +24,18 @@ from ..text import clean_labels, word_splitter
 from ..timing import lap
 
 logger = logging.getLogger(__name__)
+
+
+def logit_cut(threshold: float) -> float:
+    """A cut on logits that every logit whose sigmoid passes ``threshold`` is above: log(t / (1 - t)), taken a
+    few float32 steps below t so that rounding in the sigmoid never drops a span (survivors are tested exactly)."""
+    low = np.float32(threshold)
+    for _ in range(4):
+        low = np.nextafter(low, np.float32(0))
+    if low <= 0:
+        return -math.inf
+    cut = math.log(float(low)) - math.log1p(-float(low))
+    return cut - 1e-6 * (1 + abs(cut))  # and below the float32 rounding of the cut itself
 
 
 class GLiNER:
@@ -219,24 +232,28 @@ class GLiNER:
         return self.model(**batch.to(self.device).model_inputs())
 
     @staticmethod
-    def _candidates(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]]) -> None:
+    def _candidates(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]],
+                    first_type: int = 0) -> None:
         """Append to ``out[b]`` the spans of row b scoring above ``threshold``: inside the text, of one of its
-        labels, starting in the row's own word range. Selection runs in torch; Python only builds the Spans.
-        Each family reads its own logits (token-level models: see ``predict/token.py``)."""
-        probs = torch.sigmoid(logits.float())
-        _, num_words, max_width, num_types = probs.shape
+        labels, starting in the row's own word range. ``logits`` (B, W, K, c) score the row's labels
+        ``first_type`` .. ``first_type + c`` (bi-encoders score labels a block at a time). The threshold is applied
+        to the logits (``logit_cut``) and the sigmoid only to the survivors. Selection runs in torch; Python only
+        builds the Spans. Each family reads its own logits (token-level models: see ``predict/token.py``)."""
+        logits = logits.float()
+        _, num_words, max_width, num_types = logits.shape
         window_start = torch.tensor([row.window.start for row in rows])
         own = torch.tensor([[row.window.own_start, row.window.own_end] for row in rows]) - window_start.unsqueeze(1)
         word_counts, type_counts = row_sizes(rows)
         positions = torch.arange(num_words)
         owned = (positions >= own[:, :1]) & (positions < own[:, 1:])  # (B, W)
         valid = span_mask(word_counts, num_words, max_width) & owned.unsqueeze(-1)
-        valid = valid.unsqueeze(-1) & (torch.arange(num_types) < type_counts.view(-1, 1, 1, 1))
-        above = (probs > threshold) & valid.to(probs.device)
-        hits = above.nonzero().cpu().numpy()
+        valid = valid.unsqueeze(-1) & (torch.arange(first_type, first_type + num_types) < type_counts.view(-1, 1, 1, 1))
+        hits = ((logits > logit_cut(threshold)) & valid.to(logits.device)).nonzero()
+        probs = torch.sigmoid(logits[tuple(hits.T)].float())
+        passed = probs > threshold  # the survivors' exact test, as sigmoid(logits) > threshold everywhere
+        hits, scores = hits[passed].cpu().numpy(), probs[passed].cpu().numpy().tolist()
         if not len(hits):
             return
-        scores = probs[above].cpu().numpy().tolist()
         b, word, width, type_ = hits.T
         starts = window_start.numpy()[b] + word
         ends = (starts + width).tolist()
@@ -245,7 +262,7 @@ class GLiNER:
         for k, row in enumerate(rows):
             lo, hi = bounds[k], bounds[k + 1]
             if lo < hi:
-                labels = [row.labels[t] for t in type_[lo:hi].tolist()]
+                labels = [row.labels[first_type + t] for t in type_[lo:hi].tolist()]
                 out[k].extend(map(Span, starts[lo:hi], ends[lo:hi], labels, scores[lo:hi]))
 
     @staticmethod
