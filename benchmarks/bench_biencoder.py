@@ -88,7 +88,8 @@ def label_list(examples, count: int) -> list[str]:
     """``count`` distinct labels: the 10 entity types, then distinct words of the data, then pairs of them."""
     vocabulary = list(dict.fromkeys(w.lower() for e in examples for w in e.words if w.isalpha() and len(w) > 3))
     labels = list(dict.fromkeys([*TYPES, *vocabulary]))
-    pairs = (f"{a} {b}" for a, b in zip(vocabulary, vocabulary[1:] + vocabulary[:1]))
+    pairs = (f"{a} {b}" for shift in range(1, len(vocabulary))
+             for a, b in zip(vocabulary, vocabulary[shift:] + vocabulary[:shift]))
     while len(labels) < count:
         labels.append(next(pairs))
     return labels[:count]
