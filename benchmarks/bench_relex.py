@@ -7,9 +7,9 @@ entities per window, side by side in one process.
 The model is a relex checkpoint built and saved by the reference library on the real MiniLM encoder (hidden 512,
 ``relations_layer`` dot, random heads). Documents are the file's sentences joined to about 300 words (one window
 each). The entity threshold is the knob: for E entities per window it is the score of the (E x windows)-th best
-candidate span of all the windows (random
-heads score in a narrow band, so a threshold taken from a sample would miss the count), and each window pairs every two of its spans above it (E(E-1) pairs,
-under the ``max_pairs`` cap of 2,048 up to 46 entities). Rounds alternate so that machine load hits both alike.
+candidate span of all the windows (random heads score in a narrow band, so a sample's threshold would miss the
+count), and each window pairs every two of its spans above it (E(E-1) pairs; the ``max_pairs`` cap of 2,048 is
+reached from 46 entities on). Entities per window are an average: windows vary around it.
 """
 
 from __future__ import annotations
