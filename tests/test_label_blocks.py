@@ -28,7 +28,7 @@ def unblocked(model):
             label_vecs = torch.zeros(len(rows), max(len(r.labels) for r in rows), self.model.config.hidden_size)
             for b, row in enumerate(rows):
                 label_vecs[b, : len(row.labels)] = self.encode_labels(row.labels)
-            return [(0, self.model(**batch.model_inputs(), label_vecs=label_vecs))]
+            return [({}, self.model(**batch.model_inputs(), label_vecs=label_vecs))]
 
     copy = Unblocked.__new__(Unblocked)
     copy.__dict__.update(model.__dict__)

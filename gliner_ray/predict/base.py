@@ -233,10 +233,10 @@ class GLiNER:
 
     @staticmethod
     def _candidates(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]],
-                    first_type: int = 0) -> None:
+                    first_type: int = 0, first_width: int = 0) -> None:
         """Append to ``out[b]`` the spans of row b scoring above ``threshold``: inside the text, of one of its
-        labels, starting in the row's own word range. ``logits`` (B, W, K, c) score the row's labels
-        ``first_type`` .. ``first_type + c`` (bi-encoders score labels a block at a time). The threshold is applied
+        labels, starting in the row's own word range. ``logits`` (B, W, k, c) score widths ``first_width`` ..
+        ``+ k`` against the row's labels ``first_type`` .. ``+ c`` (bi-encoders score a block at a time). The threshold is applied
         to the logits (``logit_cut``) and the sigmoid only to the survivors. Selection runs in torch; Python only
         builds the Spans. Each family reads its own logits (token-level models: see ``predict/token.py``)."""
         logits = logits.float()
@@ -246,7 +246,7 @@ class GLiNER:
         word_counts, type_counts = row_sizes(rows)
         positions = torch.arange(num_words)
         owned = (positions >= own[:, :1]) & (positions < own[:, 1:])  # (B, W)
-        valid = span_mask(word_counts, num_words, max_width) & owned.unsqueeze(-1)
+        valid = span_mask(word_counts, num_words, first_width + max_width)[:, :, first_width:] & owned.unsqueeze(-1)
         valid = valid.unsqueeze(-1) & (torch.arange(first_type, first_type + num_types) < type_counts.view(-1, 1, 1, 1))
         hits = ((logits > logit_cut(threshold)) & valid.to(logits.device)).nonzero()
         probs = torch.sigmoid(logits[tuple(hits.T)].float())
@@ -256,7 +256,7 @@ class GLiNER:
             return
         b, word, width, type_ = hits.T
         starts = window_start.numpy()[b] + word
-        ends = (starts + width).tolist()
+        ends = (starts + first_width + width).tolist()
         starts = starts.tolist()
         bounds = np.searchsorted(b, np.arange(len(rows) + 1))  # nonzero() is ordered by row
         for k, row in enumerate(rows):

@@ -61,22 +61,22 @@ class BiEncoderGLiNER(GLiNER):
             self.label_encoder_runs += 1
         return torch.stack([self.label_vectors[label] for label in labels])
 
-    def forward(self, batch: Batch, rows: Sequence[Row]) -> Iterator[tuple[int, torch.Tensor]]:
-        """The text side of the scores now, then (first label, logits of labels first .. first + block) per block of
-        ``label_block`` labels of each row, lazily: a block's logits are freed before the next is computed, so
-        memory grows with the block, never with words x widths x labels."""
+    def forward(self, batch: Batch, rows: Sequence[Row]) -> Iterator[tuple[dict[str, int], torch.Tensor]]:
+        """The text side of the scores now, then lazily (offsets, logits) per block of ``label_block`` labels of
+        each row (and per width, span models; ``model.score_blocks``): a block's logits are freed before the next
+        is computed, so memory grows with the block, never with words x widths x labels."""
         labels, index = self.batch_labels(rows)
         words = self.model.word_terms(**batch.to(self.device).model_inputs())
         label_terms = self.label_terms(labels)
         index = index.to(self.device)
-        return ((first, self.model.score_labels(words, label_terms, index[:, first : first + self.label_block]))
-                for first in range(0, index.shape[1], self.label_block))
+        return self.model.score_blocks(words, label_terms, index, self.label_block)
 
-    def _candidates(self, blocks: Iterable[tuple[int, torch.Tensor]], rows: Sequence[Row], threshold: float,
-                    out: list[list[Span]]) -> None:
-        """The candidates of each label block in turn (``block_candidates``); labels keep their order."""
-        for first, logits in blocks:
-            self.block_candidates(logits, rows, threshold, out, first)
+    def _candidates(self, blocks: Iterable[tuple[dict[str, int], torch.Tensor]], rows: Sequence[Row],
+                    threshold: float, out: list[list[Span]]) -> None:
+        """The candidates of each block in turn (``block_candidates`` at its offsets). A span's labels keep their
+        order, so greedy decoding (by score, then position) keeps the entities of one pass."""
+        for offsets, logits in blocks:
+            self.block_candidates(logits, rows, threshold, out, **offsets)
 
     block_candidates = staticmethod(GLiNER._candidates)
 
