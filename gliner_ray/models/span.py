@@ -97,35 +97,40 @@ class SpanHead(nn.Module):
             end_scores = F.pad(end_scores, (0, 0, 0, self.max_width - 1)).unfold(1, self.max_width, 1).transpose(2, 3)
             return start_scores.unsqueeze(2) + end_scores + bias.unsqueeze(1).unsqueeze(1)  # [b, i, k]: start i, end i + k
         folded_types, bias = types[0].transpose(-1, -2), types[1]  # (B, 4D, C), (B, C)
-        scores = [self.width_hidden(words, k) @ folded_types for k in range(self.max_width)]  # each text, its types
+        scores = [unpad(*self.width_hidden(words, k), *words["shape"]) @ folded_types  # each text, its own types
+                  for k in range(self.max_width)]
         return torch.stack(scores, dim=2) + bias.unsqueeze(1).unsqueeze(1)
 
-    def width_hidden(self, words: dict, k: int) -> torch.Tensor:
-        """markerV0: the hidden layer ReLU(a_i + c_{i+k}) of every width-k span, (B, W, 4D) by start word (zero where
-        the span leaves its text): one width at a time, rather than (B, W, K, 4D) at once."""
+    def width_hidden(self, words: dict, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """markerV0: the hidden layer ReLU(a_i + c_{i+k}) of every width-k span inside its text, packed (n, 4D), and
+        each span's start word as b * W + i: one width at a time, rather than (B, W, K, 4D) at once."""
         real_words = words["real_words"]
         # Texts are contiguous in the packed rows, so a width-k span starting at row n ends at row n + k.
         span_starts = (words["words_after"] >= k).nonzero().squeeze(1).to(real_words.device)
         span_terms = words["start_terms"].index_select(0, span_starts) + words["end_terms"].index_select(0, span_starts + k)
-        return unpad(self.out_project[2](F.relu(span_terms)), real_words[span_starts], *words["shape"])
+        return self.out_project[2](F.relu(span_terms)), real_words[span_starts]
 
     def score_blocks(self, words: dict, types: list[torch.Tensor], index: torch.Tensor,
                      block: int) -> Iterator[tuple[dict[str, int], torch.Tensor]]:
         """``score`` for the types ``index`` (B, C) picks from ``type_terms`` of U types, ``block`` types at a time:
         ({"first_type", "first_width"}, logits (B, W, k, c)) with each markerV0 width's hidden layer computed once.
-        When every row has the same types (B = 1 in effect), the type terms are taken once, not per row."""
+        When every row has the same types, the spans are scored packed (no padding words) against one type matrix."""
         if self.span_mode == "marker":
             for first in range(0, index.shape[-1], block):
                 yield {"first_type": first}, self.score(words, [term[index[:, first : first + block]] for term in types])
             return
-        if bool((index == index[:1]).all()):
-            index = index[0]
-        pick = lambda first: [term[index[..., first : first + block]] for term in types]  # noqa: E731
+        shared = bool((index == index[:1]).all())
         for k in range(self.max_width):
-            hidden = self.width_hidden(words, k)
+            hidden, at = self.width_hidden(words, k)
+            if not shared:
+                hidden = unpad(hidden, at, *words["shape"])  # (B, W, 4D)
             for first in range(0, index.shape[-1], block):
-                folded_types, bias = pick(first)
-                logits = hidden @ folded_types.transpose(-1, -2) + bias.unsqueeze(-2)  # (B, W, c)
+                if shared:
+                    folded_types, bias = (term[index[0, first : first + block]] for term in types)  # (c, 4D), (c,)
+                    logits = unpad(hidden @ folded_types.T + bias, at, *words["shape"])  # (B, W, c)
+                else:
+                    folded_types, bias = (term[index[:, first : first + block]] for term in types)  # (B, c, 4D), (B, c)
+                    logits = hidden @ folded_types.transpose(-1, -2) + bias.unsqueeze(-2)
                 yield {"first_type": first, "first_width": k}, logits.unsqueeze(2)
 
     def span_vectors(self, word_vecs: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
