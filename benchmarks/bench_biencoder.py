@@ -56,7 +56,8 @@ def main() -> None:
         ReferenceGLiNER.from_config(
             ReferenceConfig(model_name=encoder, labels_encoder=encoder, hidden_size=512)
         ).save_pretrained(bi_dir)
-        models = {"uni": GLiNER.from_pretrained(uni_dir, device="cpu"), "bi": GLiNER.from_pretrained(bi_dir, device="cpu")}
+        models = {"uni": GLiNER.from_pretrained(uni_dir, device="cpu"),
+                  "bi": GLiNER.from_pretrained(bi_dir, device="cpu")}
     for model in models.values():  # warm-up
         model.predict(texts[:8], labels[:10], threshold=args.threshold, batch_size=args.batch_size)
 

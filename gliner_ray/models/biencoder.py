@@ -96,7 +96,8 @@ class BiEncoderTokenModel(WithLabelEncoder, TokenModel):
         """({"first_type"}, logits (B, W, c, 3) of ``forward``) for the labels ``index`` (B, C) picks from
         ``label_terms``, ``block`` at a time."""
         for first in range(0, index.shape[1], block):
-            yield {"first_type": first}, self.scorer.score(words, [term[index[:, first : first + block]] for term in labels])
+            picked = [term[index[:, first : first + block]] for term in labels]
+            yield {"first_type": first}, self.scorer.score(words, picked)
 
     def forward(self, input_ids, attention_mask, word_index, word_counts, type_index, label_vecs) -> torch.Tensor:
         """Logits (B, W, C, 3): start, end, inside, against label_vecs (B, C, D)."""

@@ -58,8 +58,8 @@ class SpanHead(nn.Module):
         return self.score(self.word_terms(word_vecs, word_counts), self.type_terms(type_vecs))
 
     def type_terms(self, type_vecs: torch.Tensor) -> list[torch.Tensor]:
-        """type_vecs (..., C, D) -> what the score needs of each type: markerV0 [W_2ᵀ q (..., C, 4D), b_2 · q (..., C)];
-        marker [start part (..., C, D), end part (..., C, D), bias · q (..., C)]. Indexing the C axis of each term
+        """type_vecs (..., C, D) -> what the score needs of each type: markerV0 [W_2ᵀ q (..., C, 4D),
+        b_2 · q (..., C)]; marker [start part (..., C, D), end part (..., C, D), bias · q (..., C)]. Indexing the C axis of each term
         selects those types."""
         d = type_vecs.shape[-1]
         if self.span_mode == "markerV0":
@@ -82,7 +82,8 @@ class SpanHead(nn.Module):
         starts = F.relu(self.project_start(packed))
         ends = F.relu(self.project_end(packed))
         if self.span_mode == "marker":
-            return {"starts": unpad(starts, real_words, batch, num_words), "ends": unpad(ends, real_words, batch, num_words)}
+            return {"starts": unpad(starts, real_words, batch, num_words),
+                    "ends": unpad(ends, real_words, batch, num_words)}
         first = self.out_project[0]
         start_weight, end_weight = first.weight.split(d, dim=1)  # split: its gradient is one concatenation
         return {"start_terms": F.linear(starts, start_weight, first.bias), "end_terms": F.linear(ends, end_weight),
@@ -95,7 +96,8 @@ class SpanHead(nn.Module):
             start_scores = words["starts"] @ start_types.transpose(-1, -2)  # (B, W, C)
             end_scores = words["ends"] @ end_types.transpose(-1, -2)  # (B, W, C)
             end_scores = F.pad(end_scores, (0, 0, 0, self.max_width - 1)).unfold(1, self.max_width, 1).transpose(2, 3)
-            return start_scores.unsqueeze(2) + end_scores + bias.unsqueeze(1).unsqueeze(1)  # [b, i, k]: start i, end i + k
+            # [b, i, k]: start i, end i + k
+            return start_scores.unsqueeze(2) + end_scores + bias.unsqueeze(1).unsqueeze(1)
         folded_types, bias = types[0].transpose(-1, -2), types[1]  # (B, 4D, C), (B, C)
         scores = [unpad(*self.width_hidden(words, k), *words["shape"]) @ folded_types  # each text, its own types
                   for k in range(self.max_width)]
@@ -107,7 +109,8 @@ class SpanHead(nn.Module):
         real_words = words["real_words"]
         # Texts are contiguous in the packed rows, so a width-k span starting at row n ends at row n + k.
         span_starts = (words["words_after"] >= k).nonzero().squeeze(1).to(real_words.device)
-        span_terms = words["start_terms"].index_select(0, span_starts) + words["end_terms"].index_select(0, span_starts + k)
+        span_terms = (words["start_terms"].index_select(0, span_starts)
+                      + words["end_terms"].index_select(0, span_starts + k))
         return self.out_project[2](F.relu(span_terms)), real_words[span_starts]
 
     def score_blocks(self, words: dict, types: list[torch.Tensor], index: torch.Tensor,
@@ -117,7 +120,8 @@ class SpanHead(nn.Module):
         When every row has the same types, the spans are scored packed (no padding words) against one type matrix."""
         if self.span_mode == "marker":
             for first in range(0, index.shape[-1], block):
-                yield {"first_type": first}, self.score(words, [term[index[:, first : first + block]] for term in types])
+                picked = [term[index[:, first : first + block]] for term in types]
+                yield {"first_type": first}, self.score(words, picked)
             return
         shared = bool((index == index[:1]).all())
         for k in range(self.max_width):
