@@ -189,6 +189,33 @@ class PeakMemory:
         return max(self.peak.values(), default=0) / 2**20
 
 
+class ProcessPeak:
+    """Peak resident memory of this process over a ``with`` block: the kernel's high-water mark (VmHWM, Linux),
+    reset on entry (``/proc/self/clear_refs``); ``mib`` is the peak, ``added_mib`` the peak less the RSS at entry."""
+
+    def __enter__(self):
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        self.start = self._read("VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        self.peak = self._read("VmHWM")
+
+    @staticmethod
+    def _read(field: str) -> int:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
+
+    @property
+    def mib(self) -> float:
+        return self.peak / 2**20
+
+    @property
+    def added_mib(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
 class EncoderMeter:
     """Times the encoder's forward passes and counts their FLOPs (dense layers and attention, padding included)."""
 

@@ -14,6 +14,8 @@ keeps it.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import nn
 
@@ -49,9 +51,28 @@ class WithLabelEncoder:
     def word_vectors(self, input_ids, attention_mask, word_index, word_counts, type_index) -> torch.Tensor:
         return self.encode(input_ids, attention_mask, word_index, word_counts, type_index, use_lstm=False)[0]
 
+    # Scoring a block of labels at a time (the predictor's path, ``score_blocks``): the text side once per batch
+    # (``word_terms``), the label side once per label (``label_terms``), then only word x label terms per block, so
+    # memory grows with the block, not with the label count.
+
 
 class BiEncoderSpanModel(WithLabelEncoder, GLiNERModel):
     """Text encoder + span head, type FFN over label vectors from the label encoder."""
+
+    def word_terms(self, input_ids, attention_mask, word_index, word_counts, type_index) -> dict:
+        """The text side of the span scores (``SpanHead.word_terms``)."""
+        word_vecs = self.word_vectors(input_ids, attention_mask, word_index, word_counts, type_index)
+        return self.span_head.word_terms(word_vecs, word_counts)
+
+    def label_terms(self, label_vecs: torch.Tensor) -> list[torch.Tensor]:
+        """Label vectors (U, D) -> their side of the span scores (``SpanHead.type_terms`` of type_ffn(q))."""
+        return self.span_head.type_terms(self.type_ffn(label_vecs))
+
+    def score_blocks(self, words: dict, labels: list[torch.Tensor], index: torch.Tensor,
+                     block: int) -> Iterator[tuple[dict[str, int], torch.Tensor]]:
+        """The logits of ``forward`` for the labels ``index`` (B, C) picks from ``label_terms``, by blocks of labels
+        and widths (``SpanHead.score_blocks``)."""
+        return self.span_head.score_blocks(words, labels, index, block)
 
     def forward(self, input_ids, attention_mask, word_index, word_counts, type_index, label_vecs) -> torch.Tensor:
         """Span logits (B, W, max_width, C) against label_vecs (B, C, D) from ``label_encoder``."""
@@ -61,6 +82,22 @@ class BiEncoderSpanModel(WithLabelEncoder, GLiNERModel):
 
 class BiEncoderTokenModel(WithLabelEncoder, TokenModel):
     """Text encoder + token scorer over label vectors from the label encoder."""
+
+    def word_terms(self, input_ids, attention_mask, word_index, word_counts, type_index) -> list[torch.Tensor]:
+        """The text side of the token scores (``TokenScorer.word_terms``)."""
+        return self.scorer.word_terms(self.word_vectors(input_ids, attention_mask, word_index, word_counts, type_index))
+
+    def label_terms(self, label_vecs: torch.Tensor) -> list[torch.Tensor]:
+        """Label vectors (U, D) -> their side of the token scores (``TokenScorer.type_terms``)."""
+        return self.scorer.type_terms(label_vecs)
+
+    def score_blocks(self, words: list[torch.Tensor], labels: list[torch.Tensor], index: torch.Tensor,
+                     block: int) -> Iterator[tuple[dict[str, int], torch.Tensor]]:
+        """({"first_type"}, logits (B, W, c, 3) of ``forward``) for the labels ``index`` (B, C) picks from
+        ``label_terms``, ``block`` at a time."""
+        for first in range(0, index.shape[1], block):
+            picked = [term[index[:, first : first + block]] for term in labels]
+            yield {"first_type": first}, self.scorer.score(words, picked)
 
     def forward(self, input_ids, attention_mask, word_index, word_counts, type_index, label_vecs) -> torch.Tensor:
         """Logits (B, W, C, 3): start, end, inside, against label_vecs (B, C, D)."""

@@ -10,6 +10,8 @@ The predictor of this family is ``GLiNER`` itself (../predict/base.py); the othe
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,8 +52,25 @@ class SpanHead(nn.Module):
 
         Entry [b, i, k, t] scores words i..i+k of text b against type t. Only words and spans inside their text
         are computed (padding is most of a batch of short sentences); the other entries hold no score and must
-        be masked (``span_mask``).
+        be masked (``span_mask``). The same as ``score`` of ``word_terms`` and ``type_terms``, which let a caller
+        score the types a block at a time.
         """
+        return self.score(self.word_terms(word_vecs, word_counts), self.type_terms(type_vecs))
+
+    def type_terms(self, type_vecs: torch.Tensor) -> list[torch.Tensor]:
+        """type_vecs (..., C, D) -> what the score needs of each type: markerV0 [W_2ᵀ q (..., C, 4D),
+        b_2 · q (..., C)]; marker [start part (..., C, D), end part (..., C, D), bias · q (..., C)]. Indexing the C axis of each term
+        selects those types."""
+        d = type_vecs.shape[-1]
+        if self.span_mode == "markerV0":
+            last = self.out_project[3]
+            return [type_vecs @ last.weight, type_vecs @ last.bias]
+        out = self.out_project
+        return [type_vecs @ out.weight[:, :d], type_vecs @ out.weight[:, d:], type_vecs @ out.bias]
+
+    def word_terms(self, word_vecs: torch.Tensor, word_counts: torch.Tensor) -> dict:
+        """The per-word part of the score, computed once for any number of types: markerV0 the start and end terms
+        of the real words, packed (N, 4D); marker the start and end vectors (B, W, D)."""
         batch, num_words, d = word_vecs.shape
         device = word_vecs.device
         counts = word_counts.cpu().unsqueeze(1)
@@ -62,28 +81,61 @@ class SpanHead(nn.Module):
         packed = word_vecs.flatten(0, 1)[real_words]  # (N, D)
         starts = F.relu(self.project_start(packed))
         ends = F.relu(self.project_end(packed))
-        if self.span_mode == "markerV0":
-            first, last = self.out_project[0], self.out_project[3]
-            start_weight, end_weight = first.weight.split(d, dim=1)  # split: its gradient is one concatenation
-            start_terms = F.linear(starts, start_weight, first.bias)  # (N, 4D)
-            end_terms = F.linear(ends, end_weight)  # (N, 4D)
-            folded_types = (type_vecs @ last.weight).transpose(1, 2)  # (B, 4D, C)
-            scores = []
-            for k in range(self.max_width):  # one width at a time: (spans, 4D) rather than (B, W, K, 4D) at once
-                # Texts are contiguous in the packed rows, so a width-k span starting at row n ends at row n + k.
-                span_starts = (words_after >= k).nonzero().squeeze(1).to(device)
-                span_terms = start_terms.index_select(0, span_starts) + end_terms.index_select(0, span_starts + k)
-                hidden = self.out_project[2](F.relu(span_terms))
-                padded = unpad(hidden, real_words[span_starts], batch, num_words)  # (B, W, 4D), by start word
-                scores.append(padded @ folded_types)  # each text against its own types
-            return torch.stack(scores, dim=2) + (type_vecs @ last.bias).unsqueeze(1).unsqueeze(1)
-        out = self.out_project
-        starts, ends = unpad(starts, real_words, batch, num_words), unpad(ends, real_words, batch, num_words)
-        start_scores = starts @ (type_vecs @ out.weight[:, :d]).transpose(1, 2)  # (B, W, C)
-        end_scores = ends @ (type_vecs @ out.weight[:, d:]).transpose(1, 2)  # (B, W, C)
-        bias = (type_vecs @ out.bias).unsqueeze(1).unsqueeze(1)
-        end_scores = F.pad(end_scores, (0, 0, 0, self.max_width - 1)).unfold(1, self.max_width, 1).transpose(2, 3)
-        return start_scores.unsqueeze(2) + end_scores + bias  # [b, i, k]: start i, end i + k
+        if self.span_mode == "marker":
+            return {"starts": unpad(starts, real_words, batch, num_words),
+                    "ends": unpad(ends, real_words, batch, num_words)}
+        first = self.out_project[0]
+        start_weight, end_weight = first.weight.split(d, dim=1)  # split: its gradient is one concatenation
+        return {"start_terms": F.linear(starts, start_weight, first.bias), "end_terms": F.linear(ends, end_weight),
+                "real_words": real_words, "words_after": words_after, "shape": (batch, num_words)}
+
+    def score(self, words: dict, types: list[torch.Tensor]) -> torch.Tensor:
+        """``word_terms`` against ``type_terms`` of (B, C) types -> span logits (B, W, max_width, C), as ``forward``."""
+        if self.span_mode == "marker":
+            start_types, end_types, bias = types
+            start_scores = words["starts"] @ start_types.transpose(-1, -2)  # (B, W, C)
+            end_scores = words["ends"] @ end_types.transpose(-1, -2)  # (B, W, C)
+            end_scores = F.pad(end_scores, (0, 0, 0, self.max_width - 1)).unfold(1, self.max_width, 1).transpose(2, 3)
+            # [b, i, k]: start i, end i + k
+            return start_scores.unsqueeze(2) + end_scores + bias.unsqueeze(1).unsqueeze(1)
+        folded_types, bias = types[0].transpose(-1, -2), types[1]  # (B, 4D, C), (B, C)
+        scores = [unpad(*self.width_hidden(words, k), *words["shape"]) @ folded_types  # each text, its own types
+                  for k in range(self.max_width)]
+        return torch.stack(scores, dim=2) + bias.unsqueeze(1).unsqueeze(1)
+
+    def width_hidden(self, words: dict, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """markerV0: the hidden layer ReLU(a_i + c_{i+k}) of every width-k span inside its text, packed (n, 4D), and
+        each span's start word as b * W + i: one width at a time, rather than (B, W, K, 4D) at once."""
+        real_words = words["real_words"]
+        # Texts are contiguous in the packed rows, so a width-k span starting at row n ends at row n + k.
+        span_starts = (words["words_after"] >= k).nonzero().squeeze(1).to(real_words.device)
+        span_terms = (words["start_terms"].index_select(0, span_starts)
+                      + words["end_terms"].index_select(0, span_starts + k))
+        return self.out_project[2](F.relu(span_terms)), real_words[span_starts]
+
+    def score_blocks(self, words: dict, types: list[torch.Tensor], index: torch.Tensor,
+                     block: int) -> Iterator[tuple[dict[str, int], torch.Tensor]]:
+        """``score`` for the types ``index`` (B, C) picks from ``type_terms`` of U types, ``block`` types at a time:
+        ({"first_type", "first_width"}, logits (B, W, k, c)) with each markerV0 width's hidden layer computed once.
+        When every row has the same types, the spans are scored packed (no padding words) against one type matrix."""
+        if self.span_mode == "marker":
+            for first in range(0, index.shape[-1], block):
+                picked = [term[index[:, first : first + block]] for term in types]
+                yield {"first_type": first}, self.score(words, picked)
+            return
+        shared = bool((index == index[:1]).all())
+        for k in range(self.max_width):
+            hidden, at = self.width_hidden(words, k)
+            if not shared:
+                hidden = unpad(hidden, at, *words["shape"])  # (B, W, 4D)
+            for first in range(0, index.shape[-1], block):
+                if shared:
+                    folded_types, bias = (term[index[0, first : first + block]] for term in types)  # (c, 4D), (c,)
+                    logits = unpad(hidden @ folded_types.T + bias, at, *words["shape"])  # (B, W, c)
+                else:
+                    folded_types, bias = (term[index[:, first : first + block]] for term in types)  # (B, c, 4D), (B, c)
+                    logits = hidden @ folded_types.transpose(-1, -2) + bias.unsqueeze(-2)
+                yield {"first_type": first, "first_width": k}, logits.unsqueeze(2)
 
     def span_vectors(self, word_vecs: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
         """word_vecs (W, D) of one text, bounds (N, 2) first and last word -> the N span vectors (N, D), computed

@@ -26,18 +26,26 @@ class TokenScorer(nn.Module):
 
     def forward(self, word_vecs: torch.Tensor, type_vecs: torch.Tensor) -> torch.Tensor:
         """word_vecs (B, W, D), type_vecs (B, C, D) -> logits (B, W, C, 3)."""
-        d = word_vecs.shape[-1]
-        a, b = self.proj_token(word_vecs).split(d, dim=-1)  # (B, W, D) each
-        c, e = self.proj_label(type_vecs).split(d, dim=-1)  # (B, C, D) each
+        return self.score(self.word_terms(word_vecs), self.type_terms(type_vecs))
+
+    # The first layer on [a ; c ; b * e] is a word term + a type term + the product term, per pair.
+    def word_terms(self, word_vecs: torch.Tensor) -> list[torch.Tensor]:
+        """word_vecs (B, W, D) -> [W_word a_w (B, W, 4D), b_w (B, W, D)], computed once for any number of types."""
+        a, b = self.proj_token(word_vecs).split(word_vecs.shape[-1], dim=-1)  # (B, W, D) each
+        return [a @ self.out_mlp[0].weight.split(word_vecs.shape[-1], dim=1)[0].T, b]
+
+    def type_terms(self, type_vecs: torch.Tensor) -> list[torch.Tensor]:
+        """type_vecs (..., C, D) -> [W_type c_t + bias (..., C, 4D), e_t (..., C, D)]."""
+        c, e = self.proj_label(type_vecs).split(type_vecs.shape[-1], dim=-1)
         first = self.out_mlp[0]
-        w_word, w_type, w_product = first.weight.split(d, dim=1)
-        # The first layer on [a ; c ; b * e] is a word term + a type term + the product term, per pair.
-        hidden = (
-            (a @ w_word.T).unsqueeze(2)
-            + (c @ w_type.T + first.bias).unsqueeze(1)
-            + (b.unsqueeze(2) * e.unsqueeze(1)) @ w_product.T
-        )  # (B, W, C, 4D)
-        return self.out_mlp[3](torch.relu(self.out_mlp[1](hidden)))
+        return [c @ first.weight.split(type_vecs.shape[-1], dim=1)[1].T + first.bias, e]
+
+    def score(self, words: list[torch.Tensor], types: list[torch.Tensor]) -> torch.Tensor:
+        """``word_terms`` against ``type_terms`` of (B, C) types -> logits (B, W, C, 3)."""
+        (word_term, b), (type_term, e) = words, types
+        w_product = self.out_mlp[0].weight.split(b.shape[-1], dim=1)[2]
+        hidden = word_term.unsqueeze(2) + type_term.unsqueeze(1) + (b.unsqueeze(2) * e.unsqueeze(1)) @ w_product.T
+        return self.out_mlp[3](torch.relu(self.out_mlp[1](hidden)))  # hidden: (B, W, C, 4D)
 
 
 class TokenModel(WordEncoder):

@@ -26,8 +26,16 @@ from ..timing import lap
 logger = logging.getLogger(__name__)
 
 
-# Candidates are first picked by logit, above the threshold's logit less this (fp32 rounding is far smaller).
-LOGIT_MARGIN = 1e-3
+def logit_cut(threshold: float) -> float:
+    """A cut on logits that every logit whose sigmoid passes ``threshold`` is above: log(t / (1 - t)), taken a
+    few float32 steps below t so that rounding in the sigmoid never drops a span (survivors are tested exactly)."""
+    low = np.float32(threshold)
+    for _ in range(4):
+        low = np.nextafter(low, np.float32(0))
+    if low <= 0:
+        return -math.inf
+    cut = math.log(float(low)) - math.log1p(-float(low))
+    return cut - 1e-6 * (1 + abs(cut))  # and below the float32 rounding of the cut itself
 
 
 class GLiNER:
@@ -230,35 +238,35 @@ class GLiNER:
         return self.model(**batch.to(self.device).model_inputs())
 
     @staticmethod
-    def _candidates(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]]) -> None:
+    def _candidates(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]],
+                    first_type: int = 0, first_width: int = 0) -> None:
         """Append to ``out[b]`` the spans of row b scoring above ``threshold``: inside the text, of one of its
-        labels, starting in the row's own word range. The logits are compared once with the threshold's logit
-        (less a margin; the sigmoid is monotonic), then only those few are checked and scored, exactly as
-        ``sigmoid(logit) > threshold``. Each family reads its own logits (token-level models: see
-        ``predict/token.py``)."""
-        logits = logits.float()
-        cut = math.log(threshold / (1 - threshold)) - LOGIT_MARGIN
-        hits = (logits > cut).nonzero()
+        labels, starting in the row's own word range. ``logits`` (B, W, k, c) score widths ``first_width`` ..
+        ``+ k`` against the row's labels ``first_type`` .. ``+ c`` (bi-encoders score a block at a time). The logits
+        are compared once with the threshold's logit (``logit_cut``; the sigmoid is monotonic), then only those few
+        are checked and scored, exactly as ``sigmoid(logit) > threshold``. Each family reads its own logits
+        (token-level models: see ``predict/token.py``)."""
+        hits = (logits.float() > logit_cut(threshold)).nonzero()
         if not len(hits):
             return
-        scores = torch.sigmoid(logits[tuple(hits.T)]).cpu().numpy()
+        scores = torch.sigmoid(logits[tuple(hits.T)].float()).cpu().numpy()
         b, word, width, type_ = hits.cpu().numpy().T
         window_start = np.array([row.window.start for row in rows])
         own_start = np.array([row.window.own_start for row in rows]) - window_start
         own_end = np.array([row.window.own_end for row in rows]) - window_start
         word_counts = np.array([len(row.word_starts) for row in rows])
         type_counts = np.array([len(row.labels) for row in rows])
-        keep = ((scores > threshold) & (word >= own_start[b]) & (word < own_end[b]) & (word + width < word_counts[b])
-                & (type_ < type_counts[b]))
+        keep = ((scores > threshold) & (word >= own_start[b]) & (word < own_end[b])
+                & (word + first_width + width < word_counts[b]) & (first_type + type_ < type_counts[b]))
         b, word, width, type_, scores = b[keep], word[keep], width[keep], type_[keep], scores[keep].tolist()
         starts = window_start[b] + word
-        ends = (starts + width).tolist()
+        ends = (starts + first_width + width).tolist()
         starts = starts.tolist()
         bounds = np.searchsorted(b, np.arange(len(rows) + 1))  # nonzero() is ordered by row
         for k, row in enumerate(rows):
             lo, hi = bounds[k], bounds[k + 1]
             if lo < hi:
-                labels = [row.labels[t] for t in type_[lo:hi].tolist()]
+                labels = [row.labels[first_type + t] for t in type_[lo:hi].tolist()]
                 out[k].extend(map(Span, starts[lo:hi], ends[lo:hi], labels, scores[lo:hi]))
 
     @staticmethod

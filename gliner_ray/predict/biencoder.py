@@ -7,12 +7,13 @@ text window is as long as the text encoder allows.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from ..encoding import Batch, PromptTokenizer, Row, row_sizes
+from ..decode import Span
+from ..encoding import Batch, PromptTokenizer, Row
 from .base import GLiNER
 from .token import append_token_spans
 
@@ -28,6 +29,7 @@ class BiEncoderGLiNER(GLiNER):
     """``GLiNER`` for bi-encoder span checkpoints; label vectors are computed once per label and kept."""
 
     LABEL_BATCH = 64  # labels per forward pass of the label encoder
+    label_block = 64  # labels scored at once: memory (B, W, max_width, label_block)
     MAX_CACHED_LABELS = 100_000
     prompt_tokenizer_class = TextOnlyTokenizer
 
@@ -36,6 +38,7 @@ class BiEncoderGLiNER(GLiNER):
         self.labels_tokenizer = labels_tokenizer
         self.label_vectors: dict[str, torch.Tensor] = {}
         self.label_encoder_runs = 0
+        self._label_terms: tuple[tuple, list[torch.Tensor]] = ((), [])  # (labels, device, dtype), their terms
 
     def prepare_labels(self, labels: Sequence[str]) -> None:
         """Encode these labels now, so that later calls with them never run the label encoder."""
@@ -58,14 +61,41 @@ class BiEncoderGLiNER(GLiNER):
             self.label_encoder_runs += 1
         return torch.stack([self.label_vectors[label] for label in labels])
 
-    def forward(self, batch: Batch, rows: Sequence[Row]) -> torch.Tensor:
-        """Logits with each row's label vectors (cached: the label encoder runs only for labels not seen yet)."""
-        type_counts = row_sizes(rows)[1]
-        label_vecs = torch.zeros(len(rows), int(type_counts.max()), self.model.config.hidden_size, device=self.device,
-                                 dtype=next(self.model.parameters()).dtype)
+    def forward(self, batch: Batch, rows: Sequence[Row]) -> Iterator[tuple[dict[str, int], torch.Tensor]]:
+        """The text side of the scores now, then lazily (offsets, logits) per block of ``label_block`` labels of
+        each row (and per width, span models; ``model.score_blocks``): a block's logits are freed before the next
+        is computed, so memory grows with the block, never with words x widths x labels."""
+        labels, index = self.batch_labels(rows)
+        words = self.model.word_terms(**batch.to(self.device).model_inputs())
+        label_terms = self.label_terms(labels)
+        index = index.to(self.device)
+        return self.model.score_blocks(words, label_terms, index, self.label_block)
+
+    def _candidates(self, blocks: Iterable[tuple[dict[str, int], torch.Tensor]], rows: Sequence[Row],
+                    threshold: float, out: list[list[Span]]) -> None:
+        """The candidates of each block in turn (``block_candidates`` at its offsets). A span's labels keep their
+        order, so greedy decoding (by score, then position) keeps the entities of one pass."""
+        for offsets, logits in blocks:
+            self.block_candidates(logits, rows, threshold, out, **offsets)
+
+    block_candidates = staticmethod(GLiNER._candidates)
+
+    @staticmethod
+    def batch_labels(rows: Sequence[Row]) -> tuple[tuple[str, ...], torch.Tensor]:
+        """The distinct labels of these rows, and (B, C) where row b's label t is among them (0 past its labels)."""
+        labels = tuple(dict.fromkeys(label for row in rows for label in row.labels))
+        position = {label: u for u, label in enumerate(labels)}
+        index = torch.zeros(len(rows), max(len(row.labels) for row in rows), dtype=torch.long)
         for b, row in enumerate(rows):
-            label_vecs[b, : len(row.labels)] = self.encode_labels(row.labels)
-        return self.model(**batch.to(self.device).model_inputs(), label_vecs=label_vecs)
+            index[b, : len(row.labels)] = torch.tensor([position[label] for label in row.labels])
+        return labels, index
+
+    def label_terms(self, labels: tuple[str, ...]) -> list[torch.Tensor]:
+        """The labels' side of the scores (``model.label_terms`` of their cached vectors), kept for the last set."""
+        key = (labels, self.device, next(self.model.parameters()).dtype)
+        if self._label_terms[0] != key:
+            self._label_terms = (key, self.model.label_terms(self.encode_labels(labels)))
+        return self._label_terms[1]
 
     def save_pretrained(self, path) -> None:
         super().save_pretrained(path)
@@ -75,4 +105,4 @@ class BiEncoderGLiNER(GLiNER):
 class BiEncoderTokenGLiNER(BiEncoderGLiNER):
     """``GLiNER`` for bi-encoder token-level checkpoints."""
 
-    _candidates = staticmethod(append_token_spans)
+    block_candidates = staticmethod(append_token_spans)

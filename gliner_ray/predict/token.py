@@ -40,16 +40,18 @@ def token_spans(probs: Sequence[Sequence[Sequence[float]]], threshold: float) ->
     return spans
 
 
-def append_token_spans(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]]) -> None:
-    """Token logits (B, W, C, 3) -> ``out[b]`` gets the spans of row b found by ``token_spans`` that start in the
-    row's own word range, in text word indices (``GLiNER._candidates`` for token-level models)."""
+def append_token_spans(logits: torch.Tensor, rows: Sequence[Row], threshold: float, out: list[list[Span]],
+                       first_type: int = 0) -> None:
+    """Token logits (B, W, c, 3) of the row's labels ``first_type`` .. ``first_type + c`` -> ``out[b]`` gets the
+    spans of row b found by ``token_spans`` that start in the row's own word range, in text word indices
+    (``GLiNER._candidates`` for token-level models)."""
     probs = torch.sigmoid(logits.float()).cpu()
     word_counts, type_counts = row_sizes(rows)
     for b, (row, words, types) in enumerate(zip(rows, word_counts.tolist(), type_counts.tolist())):
         offset = row.window.start
-        for start, end, type_, score in token_spans(probs[b, :words, :types].tolist(), threshold):
+        for start, end, type_, score in token_spans(probs[b, :words, : max(types - first_type, 0)].tolist(), threshold):
             if row.window.own_start <= offset + start < row.window.own_end:
-                out[b].append(Span(offset + start, offset + end, row.labels[type_], score))
+                out[b].append(Span(offset + start, offset + end, row.labels[first_type + type_], score))
 
 
 class TokenGLiNER(GLiNER):
