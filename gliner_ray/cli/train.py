@@ -11,6 +11,15 @@ from ..training import TrainSettings, train
 from ..training.settings import PRECISIONS
 from .args import comma_list
 
+# The run's step counts and limits, each an integer flag defaulting to the TrainSettings field of the same name.
+RUN_COUNTS = {
+    "--eval-every": "steps between evaluations on --eval",
+    "--checkpoint-every": "steps between checkpoints",
+    "--log-every": "steps between loss lines",
+    "--keep-checkpoints": "newest checkpoints kept",
+    "--max-failures": "worker failures to recover from",
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``gliner-ray train``: one per ``TrainSettings`` field, plus the data to read."""
@@ -46,12 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "(texts x the longest), so a GPU gets full batches with little padding")
     run.add_argument("--accumulate", type=int, default=defaults.accumulate,
                      help="batches per optimizer step (gradient accumulation: the step of a batch this many times bigger)")
-    run.add_argument("--eval-every", type=int, default=defaults.eval_every, help="steps between evaluations on --eval")
-    run.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
-                     help="steps between checkpoints")
-    run.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between loss lines")
-    run.add_argument("--keep-checkpoints", type=int, default=defaults.keep_checkpoints, help="newest checkpoints kept")
-    run.add_argument("--max-failures", type=int, default=defaults.max_failures, help="worker failures to recover from")
+    for flag, help_text in RUN_COUNTS.items():
+        run.add_argument(flag, type=int, default=getattr(defaults, flag[2:].replace("-", "_")), help=help_text)
     run.add_argument("--eval-threshold", type=float, default=defaults.eval_threshold,
                      help="span score threshold of the evaluations")
     run.add_argument("--seed", type=int, default=defaults.seed, help="random seed (weights, shuffling, dropout)")
