@@ -21,7 +21,7 @@ def test_ctrl_c_keeps_the_finished_shards_and_the_same_command_continues(ray_clu
     job = start_job(tmp_path / "in", output, tiny_gliner_dir, *flags)
     wait_for(lambda: any((output / "_progress").glob("shard-*.json")), job)
     job.send_signal(signal.SIGINT)
-    log = job.communicate(timeout=120)[0]
+    log = job.communicate(timeout=900)[0]  # generous: stopping Ray on a busy machine takes minutes
 
     assert job.returncode == 130, log[-3000:]
     said = re.search(rf"gliner-ray extract: interrupted: (\d) of 6 shards kept in {output}; run the same command "
@@ -31,7 +31,7 @@ def test_ctrl_c_keeps_the_finished_shards_and_the_same_command_continues(ray_clu
     assert 1 <= kept < 6 and not (output / "_SUCCESS").exists()
 
     again = start_job(tmp_path / "in", output, tiny_gliner_dir, *flags)
-    log = again.communicate(timeout=300)[0]
+    log = again.communicate(timeout=900)[0]
     assert again.returncode == 0, log[-3000:]
     assert f"{kept} already done, {6 - kept} to process" in log
     assert re.search(rf"wrote [\d,]+ mentions of 36 documents to {output} \(mentions/, errors/, _SUCCESS\) in \d+s", log)
