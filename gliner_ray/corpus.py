@@ -10,25 +10,17 @@ with one error record whose reason starts with ``DAMAGED`` and names the last go
 
 from __future__ import annotations
 
-import bz2
-import contextlib
-import gzip
-import io
 import json
-import os
 from typing import Iterator, NamedTuple
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import storage
-from .shards import COMPRESSION_EXTENSIONS, DAMAGE_ERRORS, Shard
+from .shards import BOM, DAMAGE_ERRORS, Shard, open_shard, shard_lines
 from .text import record_labels
 
 PARQUET_BATCH_ROWS = 1024
-READ_BLOCK = 1 << 16  # bytes read from a file at a time
-BOM = b"\xef\xbb\xbf"
 DAMAGED = "damaged shard: "  # the reason of the one error record that ends a damaged shard
 # A line (JSON Lines) or document (text file, Parquet cell) over this many bytes is an error record, not a worker
 # out of memory: parsing holds a few times its size (bytes, str, JSON objects).
@@ -94,59 +86,8 @@ def damaged(shard: Shard, last: Record | None, reason: str) -> Record:
     return Record(None, None, None, f"{DAMAGED}{reason}; {kept}")
 
 
-def _lines(fs: pafs.FileSystem, shard: Shard, max_bytes: int | None) -> Iterator[bytes | int]:
-    """The lines of a JSON Lines shard, a leading byte-order mark dropped: all of them, or for a byte range
-    ``[start, stop)`` those that start inside it (a line that runs past ``stop`` is read to its end). A line over
-    ``max_bytes`` comes as its length in bytes, read past in blocks."""
-    with _open(fs, shard) as reader:
-        position, stop = max(shard.start - 1, 0), shard.stop
-        if shard.start > 0:  # the line holding byte start-1 is the previous range's, up to its newline
-            reader.seek(position)
-            position += _skip_line(reader)
-        while stop is None or position < stop:
-            line = reader.readline(-1 if max_bytes is None else max_bytes + 1)
-            if not line:
-                return
-            if max_bytes is not None and len(line) > max_bytes and not line.endswith(b"\n"):
-                line = len(line) + _skip_line(reader)
-                position += line
-                yield line
-                continue
-            if position == 0 and line.startswith(BOM):
-                line = line[len(BOM):]
-            position += len(line)
-            yield line
-
-
-def _skip_line(reader: io.BufferedIOBase) -> int:
-    """Read past the rest of the current line, newline included, a block at a time; returns the bytes read."""
-    skipped = 0
-    while (part := reader.readline(READ_BLOCK)) and not part.endswith(b"\n"):
-        skipped += len(part)
-    return skipped + len(part)
-
-
-@contextlib.contextmanager
-def _open(fs: pafs.FileSystem, shard: Shard) -> Iterator[io.BufferedIOBase]:
-    """The shard's bytes as a buffered binary file, decompressed. gzip and bzip2 go through the standard library,
-    which hands over every byte it decoded before a damaged spot (pyarrow drops its whole last read, megabytes
-    of text); other compressions through pyarrow."""
-    name = shard.path.lower()
-    with storage.ResumingReader(fs, shard.path, shard.size) as raw:
-        buffered = io.BufferedReader(raw, buffer_size=READ_BLOCK)
-        if shard.stop is None and name.endswith(".gz"):
-            yield gzip.GzipFile(fileobj=buffered)
-        elif shard.stop is None and name.endswith(".bz2"):
-            yield bz2.BZ2File(buffered)
-        elif shard.stop is None and name.endswith(COMPRESSION_EXTENSIONS):
-            codec = {".zst": "zstd", ".lz4": "lz4"}[os.path.splitext(name)[1]]
-            yield io.BufferedReader(pa.input_stream(buffered, compression=codec), buffer_size=READ_BLOCK)
-        else:  # uncompressed, or a byte range of an uncompressed file (random access)
-            yield buffered
-
-
 def _jsonl_records(fs: pafs.FileSystem, shard: Shard, fields: Fields, max_bytes: int | None) -> Iterator[Record]:
-    for row, line in enumerate(_lines(fs, shard, max_bytes)):
+    for row, line in enumerate(shard_lines(fs, shard, max_bytes)):
         if isinstance(line, int):
             yield Record(row, None, None, _too_big("line", line, max_bytes))
         elif line.strip():  # blank lines are not records
@@ -236,7 +177,7 @@ def _parquet_row(shard: Shard, row: int, doc_id, text, fields: Fields, labels) -
 
 
 def _text_records(fs: pafs.FileSystem, shard: Shard, fields: Fields, max_bytes: int | None) -> Iterator[Record]:
-    with _open(fs, shard) as f:
+    with open_shard(fs, shard) as f:
         data = f.read(-1 if max_bytes is None else max_bytes + len(BOM) + 1).removeprefix(BOM)
     if max_bytes is not None and len(data) > max_bytes:
         yield Record(0, shard.uri, None, _too_big("file", None, max_bytes))

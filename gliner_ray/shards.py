@@ -3,14 +3,20 @@
 A shard is one input file, or one piece of a big one. ``list_shards`` finds them (a file, a directory, a glob or an
 ``s3://`` prefix) and refuses bad input before any work starts; an uncompressed JSON Lines file over
 ``split_bytes`` becomes byte ranges (a range owns the lines that start in it), a Parquet file over it becomes
-ranges of row groups, so one big file spreads over all workers. Reading a shard's records is ``corpus.py``'s.
+ranges of row groups, so one big file spreads over all workers. ``open_shard`` and ``shard_lines`` give a shard's
+bytes and lines; turning them into records is ``corpus.py``'s.
 """
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import gzip
+import io
 import os
 import zlib
 from dataclasses import dataclass
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -25,6 +31,8 @@ FORMAT_EXTENSIONS = {
     ".txt": "text", ".text": "text", ".md": "text",
 }
 COMPRESSION_EXTENSIONS = (".gz", ".bz2", ".zst", ".lz4")  # read transparently by pyarrow (not for parquet)
+READ_BLOCK = 1 << 16  # bytes read from a file at a time
+BOM = b"\xef\xbb\xbf"
 SPLIT_BYTES = 64 << 20  # shards over this size are read in pieces of about this size
 # What reading a damaged file raises: pyarrow's IO and decompression errors (OSError), Parquet decoding errors
 # (ArrowException), the standard library's zlib and EOF errors.
@@ -133,3 +141,54 @@ def format_from_extension(path: str) -> str:
             f"(known extensions: {', '.join(sorted(FORMAT_EXTENSIONS))}, optionally compressed)"
         )
     return fmt
+
+
+def shard_lines(fs: pafs.FileSystem, shard: Shard, max_bytes: int | None) -> Iterator[bytes | int]:
+    """The lines of a JSON Lines shard, a leading byte-order mark dropped: all of them, or for a byte range
+    ``[start, stop)`` those that start inside it (a line that runs past ``stop`` is read to its end). A line over
+    ``max_bytes`` comes as its length in bytes, read past in blocks."""
+    with open_shard(fs, shard) as reader:
+        position, stop = max(shard.start - 1, 0), shard.stop
+        if shard.start > 0:  # the line holding byte start-1 is the previous range's, up to its newline
+            reader.seek(position)
+            position += skip_line(reader)
+        while stop is None or position < stop:
+            line = reader.readline(-1 if max_bytes is None else max_bytes + 1)
+            if not line:
+                return
+            if max_bytes is not None and len(line) > max_bytes and not line.endswith(b"\n"):
+                line = len(line) + skip_line(reader)
+                position += line
+                yield line
+                continue
+            if position == 0 and line.startswith(BOM):
+                line = line[len(BOM):]
+            position += len(line)
+            yield line
+
+
+def skip_line(reader: io.BufferedIOBase) -> int:
+    """Read past the rest of the current line, newline included, a block at a time; returns the bytes read."""
+    skipped = 0
+    while (part := reader.readline(READ_BLOCK)) and not part.endswith(b"\n"):
+        skipped += len(part)
+    return skipped + len(part)
+
+
+@contextlib.contextmanager
+def open_shard(fs: pafs.FileSystem, shard: Shard) -> Iterator[io.BufferedIOBase]:
+    """The shard's bytes as a buffered binary file, decompressed. gzip and bzip2 go through the standard library,
+    which hands over every byte it decoded before a damaged spot (pyarrow drops its whole last read, megabytes
+    of text); other compressions through pyarrow."""
+    name = shard.path.lower()
+    with storage.ResumingReader(fs, shard.path, shard.size) as raw:
+        buffered = io.BufferedReader(raw, buffer_size=READ_BLOCK)
+        if shard.stop is None and name.endswith(".gz"):
+            yield gzip.GzipFile(fileobj=buffered)
+        elif shard.stop is None and name.endswith(".bz2"):
+            yield bz2.BZ2File(buffered)
+        elif shard.stop is None and name.endswith(COMPRESSION_EXTENSIONS):
+            codec = {".zst": "zstd", ".lz4": "lz4"}[os.path.splitext(name)[1]]
+            yield io.BufferedReader(pa.input_stream(buffered, compression=codec), buffer_size=READ_BLOCK)
+        else:  # uncompressed, or a byte range of an uncompressed file (random access)
+            yield buffered
