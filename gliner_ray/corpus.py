@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from . import storage
 from .shards import BOM, DAMAGE_ERRORS, Shard, open_shard, shard_lines
-from .text import record_labels
+from .text import not_unicode, record_labels
 
 PARQUET_BATCH_ROWS = 1024
 DAMAGED = "damaged shard: "  # the reason of the one error record that ends a damaged shard
@@ -200,7 +200,7 @@ def document(shard: Shard, row: int, doc_id, text, fields: Fields, labels=None) 
     if isinstance(doc_id, (dict, list)):
         return Record(row, None, None, f"{id_field!r} is a JSON {type(doc_id).__name__}, not a string or number")
     doc_id = _doc_id(shard, row, doc_id)
-    if (problem := _not_unicode(doc_id)) is not None:
+    if (problem := not_unicode(doc_id)) is not None:
         return Record(row, None, None, f"{id_field!r} {problem}")
     if text is _MISSING:
         return Record(row, doc_id, None, f"no {text_field!r} field; pass --text-field to read another one")
@@ -210,7 +210,7 @@ def document(shard: Shard, row: int, doc_id, text, fields: Fields, labels=None) 
         return Record(row, doc_id, None, f"{text_field!r} is a {type(text).__name__}, not a string")
     if not text.strip():
         return Record(row, doc_id, None, "empty text")
-    if (problem := _not_unicode(text)) is not None:
+    if (problem := not_unicode(text)) is not None:
         return Record(row, doc_id, None, f"{text_field!r} {problem}")
     if fields.labels is None:
         return Record(row, doc_id, text)
@@ -219,15 +219,6 @@ def document(shard: Shard, row: int, doc_id, text, fields: Fields, labels=None) 
                                          f"or --labels to give all documents the same entity types")
     labels = record_labels(labels, fields.labels)
     return Record(row, doc_id, None, labels) if isinstance(labels, str) else Record(row, doc_id, text, None, labels)
-
-
-def _not_unicode(value: str) -> str | None:
-    """What keeps a decoded string from being written as UTF-8 (a lone surrogate from a JSON escape), if anything."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        return f"holds an invalid character ({error.reason} at {error.start})"
-    return None
 
 
 def _doc_id(shard: Shard, row: int, value) -> str:

@@ -132,6 +132,15 @@ def label_key(label: str) -> str:
     return " ".join(label.casefold().split())
 
 
+def not_unicode(value: str) -> str | None:
+    """What keeps a decoded string from being written as UTF-8 (a lone surrogate from a JSON escape), if anything."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"holds an invalid character ({error.reason} at {error.start})"
+    return None
+
+
 def record_labels(value: object, field: str) -> tuple[str, ...] | str:
     """A record's own entity types (the value of its ``field``), stripped, spellings that differ only in case or
     spacing merged into the first (as ``--labels``); or the reason they cannot be used."""
@@ -142,10 +151,8 @@ def record_labels(value: object, field: str) -> tuple[str, ...] | str:
     for label in value:
         if not isinstance(label, str) or not label.strip():
             return f"{field!r} holds {label!r}, not a non-empty string"
-        try:
-            label.encode("utf-8")
-        except UnicodeEncodeError as error:
-            return f"{field!r} holds an invalid character ({error.reason} at {error.start})"
+        if (problem := not_unicode(label)) is not None:
+            return f"{field!r} {problem}"
         kept.setdefault(label_key(label), label.strip())
     if not kept:
         return f"{field!r} is an empty list: give each record at least one entity type"
